@@ -1,0 +1,196 @@
+//! Label sets: the identity of a series.
+//!
+//! A [`Labels`] is always sorted by name with unique names and no empty values; every
+//! constructor upholds this, so code that receives one can rely on it (hashing, comparison and
+//! the postings index all do).
+
+use std::fmt;
+
+use xxhash_rust::xxh3::Xxh3;
+
+/// Name of the label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+impl Label {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { name: name.into(), value: value.into() }
+    }
+}
+
+/// Why a list of labels is not a valid label set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelsError {
+    #[error("label set is empty")]
+    Empty,
+    #[error("duplicate label name {0:?}")]
+    DuplicateName(String),
+    #[error("empty label name")]
+    EmptyName,
+}
+
+/// A sorted set of labels with unique names; the ordering is Prometheus's (name, then value,
+/// pair by pair, then length).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Builds a label set from labels in any order: drops empty-valued labels (Prometheus treats
+    /// them as absent), sorts, and rejects empty or duplicate names. Never trusts the input order.
+    pub fn new(mut labels: Vec<Label>) -> Result<Self, LabelsError> {
+        labels.retain(|l| !l.value.is_empty());
+        if labels.iter().any(|l| l.name.is_empty()) {
+            return Err(LabelsError::EmptyName);
+        }
+        if !labels.is_sorted_by(|a, b| a.name < b.name) {
+            labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
+        if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(LabelsError::DuplicateName(pair[0].name.clone()));
+        }
+        Ok(Self(labels))
+    }
+
+    /// Builds a label set from `(name, value)` pairs; see [`Labels::new`].
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Self, LabelsError> {
+        Self::new(pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect())
+    }
+
+    pub fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    /// The value of label `name`, or `None` when the set does not have it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
+    }
+
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// A stable 64-bit hash of the set (xxh3, seedless), identical across processes and
+    /// versions, so it can place series on shards and nodes. Different sets can collide; users
+    /// must compare the labels themselves on a hash match.
+    pub fn stable_hash(&self) -> u64 {
+        let mut hasher = Xxh3::new();
+        for label in &self.0 {
+            hasher.update(label.name.as_bytes());
+            hasher.update(&[0xff]);
+            hasher.update(label.value.as_bytes());
+            hasher.update(&[0xff]);
+        }
+        hasher.digest()
+    }
+
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Prints the Prometheus form, `{__name__="up", job="node"}`, with values escaped.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, label) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}=\"{}\"", label.name, label.value.escape_default())?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// True for a legacy Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// True for a legacy Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_sorts_and_drops_empty_values() {
+        let labels = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", "")]).unwrap();
+        let names: Vec<_> = labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(labels.get("b"), Some("2"));
+        assert_eq!(labels.get("c"), None);
+    }
+
+    #[test]
+    fn new_rejects_duplicates_and_empty_names() {
+        assert_eq!(Labels::from_pairs([("a", "1"), ("a", "2")]), Err(LabelsError::DuplicateName("a".into())));
+        assert_eq!(Labels::from_pairs([("", "1")]), Err(LabelsError::EmptyName));
+    }
+
+    #[test]
+    fn hash_is_order_independent_and_separates_boundaries() {
+        let a = Labels::from_pairs([("a", "1"), ("b", "2")]).unwrap();
+        let b = Labels::from_pairs([("b", "2"), ("a", "1")]).unwrap();
+        assert_eq!(a.stable_hash(), b.stable_hash());
+        let d = Labels::from_pairs([("ab", "1")]).unwrap();
+        let e = Labels::from_pairs([("a", "b1")]).unwrap();
+        assert_ne!(d.stable_hash(), e.stable_hash());
+    }
+
+    #[test]
+    fn display_is_prometheus_form() {
+        let labels = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]).unwrap();
+        assert_eq!(labels.to_string(), r#"{__name__="up", job="a\"b"}"#);
+    }
+
+    #[test]
+    fn name_validation() {
+        assert!(is_valid_label_name("_a1"));
+        assert!(!is_valid_label_name("1a"));
+        assert!(!is_valid_label_name("a-b"));
+        assert!(!is_valid_label_name(""));
+        assert!(is_valid_metric_name("a:b_c"));
+        assert!(!is_valid_label_name("a:b"));
+        assert!(!is_valid_metric_name("a.b"));
+    }
+}

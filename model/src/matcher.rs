@@ -1,0 +1,232 @@
+//! Label matchers (`=`, `!=`, `=~`, `!~`) with Prometheus semantics.
+//!
+//! Regular expressions are RE2 syntax, fully anchored, and `.` matches a newline (Prometheus
+//! 3.x). A label a series does not have matches as the empty string. Common regex shapes are
+//! recognised once at construction and answered without the regex engine: a literal, an
+//! alternation of literals (`a|b|c`, which the postings index can turn into a union of exact
+//! lookups), a literal prefix (`foo.*`), `.*` and `.+`.
+
+use std::fmt;
+
+use regex::Regex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchOp {
+    Equal,
+    NotEqual,
+    RegexMatch,
+    RegexNoMatch,
+}
+
+impl MatchOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        }
+    }
+
+    fn is_negative(self) -> bool {
+        matches!(self, MatchOp::NotEqual | MatchOp::RegexNoMatch)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid regular expression {pattern:?} in matcher: {source}")]
+pub struct MatcherError {
+    pattern: String,
+    #[source]
+    source: regex::Error,
+}
+
+/// How the positive form of a matcher tests a string.
+#[derive(Debug, Clone)]
+enum StringMatch {
+    Literal(String),
+    /// Alternation of literals, sorted and deduplicated.
+    Set(Vec<String>),
+    Prefix(String),
+    Any,
+    NonEmpty,
+    Regex(Regex),
+}
+
+impl StringMatch {
+    fn matches(&self, s: &str) -> bool {
+        match self {
+            StringMatch::Literal(l) => l == s,
+            StringMatch::Set(set) => set.binary_search_by(|v| v.as_str().cmp(s)).is_ok(),
+            StringMatch::Prefix(p) => s.starts_with(p.as_str()),
+            StringMatch::Any => true,
+            StringMatch::NonEmpty => !s.is_empty(),
+            StringMatch::Regex(re) => re.is_match(s),
+        }
+    }
+
+    fn for_regex(pattern: &str) -> Result<Self, MatcherError> {
+        if let Some(fast) = Self::regex_fast_path(pattern) {
+            return Ok(fast);
+        }
+        Regex::new(&format!("^(?s:{pattern})$"))
+            .map(StringMatch::Regex)
+            .map_err(|source| MatcherError { pattern: pattern.to_string(), source })
+    }
+
+    fn regex_fast_path(pattern: &str) -> Option<Self> {
+        let is_literal = |s: &str| !s.chars().any(regex_syntax::is_meta_character);
+        match pattern {
+            ".*" => return Some(StringMatch::Any),
+            ".+" => return Some(StringMatch::NonEmpty),
+            _ => {}
+        }
+        if is_literal(pattern) {
+            return Some(StringMatch::Literal(pattern.to_string()));
+        }
+        if let Some(prefix) = pattern.strip_suffix(".*")
+            && is_literal(prefix)
+        {
+            return Some(StringMatch::Prefix(prefix.to_string()));
+        }
+        let alternatives: Vec<&str> = pattern.split('|').collect();
+        if alternatives.len() > 1 && alternatives.iter().all(|a| is_literal(a)) {
+            let mut set: Vec<String> = alternatives.into_iter().map(String::from).collect();
+            set.sort_unstable();
+            set.dedup();
+            return Some(StringMatch::Set(set));
+        }
+        None
+    }
+}
+
+/// One label matcher, e.g. `job=~"api|web"`.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+    pub value: String,
+    positive: StringMatch,
+}
+
+impl Matcher {
+    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
+        let value = value.into();
+        let positive = match op {
+            MatchOp::Equal | MatchOp::NotEqual => StringMatch::Literal(value.clone()),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => StringMatch::for_regex(&value)?,
+        };
+        Ok(Self { name: name.into(), op, value, positive })
+    }
+
+    /// Shorthand for an `=` matcher, which cannot fail.
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = value.into();
+        Self { name: name.into(), op: MatchOp::Equal, positive: StringMatch::Literal(value.clone()), value }
+    }
+
+    /// Whether a label value (`""` for a missing label) satisfies the matcher.
+    pub fn matches(&self, value: &str) -> bool {
+        self.positive.matches(value) != self.op.is_negative()
+    }
+
+    /// Whether a series without this label satisfies the matcher.
+    pub fn matches_empty(&self) -> bool {
+        self.matches("")
+    }
+
+    /// True for `!=` and `!~`: the index answers these as "all series minus the positive form".
+    pub fn is_negative(&self) -> bool {
+        self.op.is_negative()
+    }
+
+    /// The exact values the positive form accepts, when that is a finite list (`=` or a regex
+    /// that is a literal or an alternation of literals), so an index can look them up directly
+    /// instead of testing every value.
+    pub fn positive_values(&self) -> Option<Vec<&str>> {
+        match &self.positive {
+            StringMatch::Literal(l) => Some(vec![l.as_str()]),
+            StringMatch::Set(set) => Some(set.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
+    /// Whether a value satisfies the positive form (ignoring `!`).
+    pub fn matches_positive(&self, value: &str) -> bool {
+        self.positive.matches(value)
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}\"{}\"", self.name, self.op.as_str(), self.value.escape_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(op: MatchOp, value: &str) -> Matcher {
+        Matcher::new(op, "l", value).unwrap()
+    }
+
+    #[test]
+    fn equality_and_inequality() {
+        assert!(m(MatchOp::Equal, "a").matches("a"));
+        assert!(!m(MatchOp::Equal, "a").matches("ab"));
+        assert!(m(MatchOp::NotEqual, "a").matches("b"));
+        assert!(m(MatchOp::NotEqual, "a").matches_empty());
+        assert!(m(MatchOp::Equal, "").matches_empty());
+    }
+
+    #[test]
+    fn regex_is_fully_anchored() {
+        let re = m(MatchOp::RegexMatch, "a(b|c)");
+        assert!(re.matches("ab"));
+        assert!(!re.matches("xab"));
+        assert!(!re.matches("abx"));
+    }
+
+    #[test]
+    fn regex_dot_matches_newline() {
+        assert!(m(MatchOp::RegexMatch, "a.b").matches("a\nb"));
+        assert!(m(MatchOp::RegexMatch, "a.*").matches("a\n\nz"));
+        assert!(m(MatchOp::RegexMatch, "(a.*)").matches("a\nz"));
+    }
+
+    #[test]
+    fn regex_matching_empty_string() {
+        assert!(m(MatchOp::RegexMatch, ".*").matches_empty());
+        assert!(m(MatchOp::RegexMatch, "a|").matches_empty());
+        assert!(m(MatchOp::RegexMatch, "(a)?").matches_empty());
+        assert!(!m(MatchOp::RegexMatch, ".+").matches_empty());
+        assert!(!m(MatchOp::RegexNoMatch, ".*").matches_empty());
+        assert!(m(MatchOp::RegexNoMatch, ".+").matches_empty());
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_regex_engine() {
+        let patterns = ["abc", "a|b|c", "foo.*", ".*", ".+", "a|", "x.*|y", "a\\.b", "[ab]c"];
+        let inputs = ["", "a", "b", "abc", "foo", "foobar", "fo", "x", "xy", "y", "a.b", "aXb", "ac"];
+        for pattern in patterns {
+            let fast = m(MatchOp::RegexMatch, pattern);
+            let slow = Regex::new(&format!("^(?s:{pattern})$")).unwrap();
+            for input in inputs {
+                assert_eq!(fast.matches(input), slow.is_match(input), "{pattern} vs {input}");
+            }
+        }
+    }
+
+    #[test]
+    fn positive_values_for_literals_and_sets() {
+        assert_eq!(m(MatchOp::RegexMatch, "b|a|b").positive_values(), Some(vec!["a", "b"]));
+        assert_eq!(m(MatchOp::Equal, "x").positive_values(), Some(vec!["x"]));
+        assert_eq!(m(MatchOp::RegexMatch, "x.*").positive_values(), None);
+    }
+
+    #[test]
+    fn invalid_regex_is_an_error() {
+        assert!(Matcher::new(MatchOp::RegexMatch, "l", "(").is_err());
+    }
+}
