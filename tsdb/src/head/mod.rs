@@ -1,0 +1,238 @@
+//! The head of one shard: every series in memory with its chunks, the registry from label set
+//! to series ref, and the postings index. It does no I/O; the shard ([`crate::Db`]) owns it
+//! behind a lock and writes what it accepts to the WAL.
+//!
+//! A series ref is the series' index in this shard's `series` vector, allocated in creation
+//! order; the WAL records the same refs, so replay rebuilds identical refs.
+
+mod read;
+pub(crate) use read::{ChunksIter, SelectedSeries};
+mod series;
+
+use std::collections::HashMap;
+
+use argus_model::{AppendReport, Labels, RejectReason, Sample};
+
+use crate::index::{Postings, SymbolId, Symbols};
+use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
+use series::{Appended, MemSeries};
+
+/// The refs of the series whose label sets hash to one value: almost always one.
+#[derive(Debug)]
+enum HashSlot {
+    One(u32),
+    Collided(Vec<u32>),
+}
+
+/// Where an append writes the WAL records of what it accepted.
+#[derive(Debug, Default)]
+pub(crate) struct WalRecords {
+    pub series: SeriesRecordBuilder,
+    pub samples: SamplesRecordBuilder,
+}
+
+impl WalRecords {
+    pub fn clear(&mut self) {
+        self.series.clear();
+        self.samples.clear();
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Head {
+    symbols: Symbols,
+    series: Vec<MemSeries>,
+    by_hash: HashMap<u64, HashSlot>,
+    /// How label sets are hashed for `by_hash`; replaceable so tests can force collisions.
+    hash: fn(&Labels) -> u64,
+    postings: Postings,
+    max_time: Option<i64>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Self {
+            symbols: Symbols::default(),
+            series: Vec::new(),
+            by_hash: HashMap::new(),
+            hash: Labels::stable_hash,
+            postings: Postings::default(),
+            max_time: None,
+        }
+    }
+}
+
+impl Head {
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.series.iter().map(MemSeries::chunk_count).sum()
+    }
+
+    /// Newest sample timestamp in the head.
+    pub fn max_time(&self) -> Option<i64> {
+        self.max_time
+    }
+
+    /// Appends the samples of one series, creating it if needed. Samples older than
+    /// `min_valid_time` are refused as too old; out-of-order ones as such. What is accepted is
+    /// added to `wal` (a series entry if the series is new, then the samples).
+    pub fn append(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+        min_valid_time: i64,
+        wal: &mut WalRecords,
+        report: &mut AppendReport,
+    ) {
+        let series_ref = match self.lookup(labels) {
+            Some(series_ref) => series_ref,
+            None => {
+                // A series that would receive nothing is not created.
+                if samples.iter().all(|s| s.t < min_valid_time) {
+                    for sample in samples {
+                        report.reject(RejectReason::TooOld, labels, sample.t);
+                    }
+                    return;
+                }
+                let series_ref = self.create(labels);
+                wal.series.push(series_ref, labels);
+                series_ref
+            }
+        };
+        for &sample in samples {
+            if sample.t < min_valid_time {
+                report.reject(RejectReason::TooOld, labels, sample.t);
+                continue;
+            }
+            match self.series[series_ref as usize].append(sample) {
+                Ok(Appended::Stored) => {
+                    wal.samples.push(series_ref, sample);
+                    self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
+                    report.accepted += 1;
+                }
+                Ok(Appended::Duplicate) => report.accepted += 1,
+                Err(reason) => report.reject(reason, labels, sample.t),
+            }
+        }
+    }
+
+    /// Re-creates a series read from the WAL and returns the ref it now has (the same one unless
+    /// the WAL was written by a buggy or different version).
+    pub fn replay_series(&mut self, labels: &Labels) -> u32 {
+        self.lookup(labels).unwrap_or_else(|| self.create(labels))
+    }
+
+    /// Re-applies a sample read from the WAL. Ordering rules still apply (a resend logged twice
+    /// is a duplicate), but not the too-old bound, which depended on the time of the write.
+    pub fn replay_sample(&mut self, series_ref: u32, sample: Sample) -> bool {
+        let Some(series) = self.series.get_mut(series_ref as usize) else {
+            return false;
+        };
+        if series.append(sample) == Ok(Appended::Stored) {
+            self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
+        }
+        true
+    }
+
+    fn lookup(&self, labels: &Labels) -> Option<u32> {
+        let matches = |series_ref: &u32| self.labels_equal(*series_ref, labels);
+        match self.by_hash.get(&(self.hash)(labels))? {
+            HashSlot::One(series_ref) => matches(series_ref).then_some(*series_ref),
+            HashSlot::Collided(refs) => refs.iter().copied().find(|r| matches(r)),
+        }
+    }
+
+    fn labels_equal(&self, series_ref: u32, labels: &Labels) -> bool {
+        let stored = &self.series[series_ref as usize].labels;
+        stored.len() == labels.len()
+            && stored.iter().zip(labels).all(|(&(name, value), label)| {
+                self.symbols.resolve(name) == label.name && self.symbols.resolve(value) == label.value
+            })
+    }
+
+    fn create(&mut self, labels: &Labels) -> u32 {
+        let series_ref = u32::try_from(self.series.len()).expect("fewer than 2^32 series in a shard");
+        let interned: Box<[(SymbolId, SymbolId)]> =
+            labels.iter().map(|l| (self.symbols.intern(&l.name), self.symbols.intern(&l.value))).collect();
+        self.postings.add(series_ref, &interned);
+        self.series.push(MemSeries::new(interned));
+        match self.by_hash.entry((self.hash)(labels)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(HashSlot::One(series_ref));
+            }
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                let refs = match slot.get() {
+                    HashSlot::One(existing) => vec![*existing, series_ref],
+                    HashSlot::Collided(refs) => refs.iter().copied().chain([series_ref]).collect(),
+                };
+                slot.insert(HashSlot::Collided(refs));
+            }
+        }
+        series_ref
+    }
+
+    /// The label set of a series, as strings.
+    fn labels_of(&self, series_ref: u32) -> Labels {
+        let pairs = self.series[series_ref as usize]
+            .labels
+            .iter()
+            .map(|&(n, v)| (self.symbols.resolve(n), self.symbols.resolve(v)));
+        Labels::from_pairs(pairs).expect("stored label sets are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn append_creates_series_once_and_logs_only_accepted_samples() {
+        let mut head = Head::default();
+        let mut wal = WalRecords::default();
+        let mut report = AppendReport::default();
+        let up = labels(&[("__name__", "up"), ("job", "a")]);
+        head.append(&up, &[Sample::new(10, 1.0), Sample::new(5, 1.0)], 0, &mut wal, &mut report);
+        head.append(&up, &[Sample::new(20, 1.0)], 0, &mut wal, &mut report);
+        assert_eq!(head.series_count(), 1);
+        assert_eq!(report.accepted, 2);
+        assert_eq!(report.rejected_count(RejectReason::OutOfOrder), 1);
+        assert_eq!(head.max_time(), Some(20));
+    }
+
+    #[test]
+    fn too_old_samples_are_refused_and_create_no_series() {
+        let mut head = Head::default();
+        let mut wal = WalRecords::default();
+        let mut report = AppendReport::default();
+        head.append(&labels(&[("__name__", "x")]), &[Sample::new(5, 1.0)], 10, &mut wal, &mut report);
+        assert_eq!(head.series_count(), 0);
+        assert!(wal.series.record().is_none() && wal.samples.record().is_none());
+        assert_eq!(report.rejected_count(RejectReason::TooOld), 1);
+    }
+
+    #[test]
+    fn hash_collisions_keep_series_apart() {
+        let mut head = Head { hash: |_| 42, ..Head::default() };
+        let mut wal = WalRecords::default();
+        let mut report = AppendReport::default();
+        let a = labels(&[("__name__", "a")]);
+        let b = labels(&[("__name__", "b")]);
+        let c = labels(&[("__name__", "c")]);
+        head.append(&a, &[Sample::new(1, 1.0)], 0, &mut wal, &mut report);
+        head.append(&b, &[Sample::new(1, 2.0)], 0, &mut wal, &mut report);
+        head.append(&c, &[Sample::new(1, 3.0)], 0, &mut wal, &mut report);
+        head.append(&b, &[Sample::new(2, 2.0)], 0, &mut wal, &mut report);
+        assert_eq!(report.accepted, 4);
+        assert_eq!(head.series_count(), 3);
+        assert_eq!((head.lookup(&a), head.lookup(&b), head.lookup(&c)), (Some(0), Some(1), Some(2)));
+        assert_eq!(head.labels_of(1), b);
+        assert_eq!(head.lookup(&labels(&[("__name__", "d")])), None);
+    }
+}

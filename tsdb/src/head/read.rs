@@ -1,0 +1,183 @@
+//! Reading the head: series selection by matchers and time range, label names and values, and
+//! the lazy sample iterator over a snapshot of a series' chunks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use argus_model::{Labels, Matcher, Sample, SelectHints, TimeRange};
+use tracing::warn;
+
+use super::Head;
+use crate::chunk::XorIter;
+use crate::index::SymbolId;
+
+/// A series picked by a select, with snapshots of the chunks that overlap the range. Built
+/// under the shard lock; decoding happens later, outside it.
+pub(crate) struct SelectedSeries {
+    pub labels: Labels,
+    pub chunks: Vec<Arc<[u8]>>,
+}
+
+impl Head {
+    pub fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<SelectedSeries> {
+        self.matching_refs(matchers, hints.range)
+            .map(|series_ref| {
+                let chunks = if hints.labels_only {
+                    Vec::new()
+                } else {
+                    self.series[series_ref as usize].chunks_in(hints.range)
+                };
+                SelectedSeries { labels: self.labels_of(series_ref), chunks }
+            })
+            .collect()
+    }
+
+    /// Names of the labels of matching series with samples in `range`, unsorted.
+    pub fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        let mut names: HashSet<SymbolId> = HashSet::new();
+        for series_ref in self.matching_refs(matchers, range) {
+            names.extend(self.series[series_ref as usize].labels.iter().map(|&(name, _)| name));
+        }
+        names.into_iter().map(|n| self.symbols.resolve(n).to_string()).collect()
+    }
+
+    /// Values of label `name` on matching series with samples in `range`, unsorted.
+    pub fn label_values(&self, name: &str, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        let Some(name) = self.symbols.lookup(name) else {
+            return Vec::new();
+        };
+        let mut values: HashSet<SymbolId> = HashSet::new();
+        for series_ref in self.matching_refs(matchers, range) {
+            let labels = &self.series[series_ref as usize].labels;
+            if let Some(&(_, value)) = labels.iter().find(|&&(n, _)| n == name) {
+                values.insert(value);
+            }
+        }
+        values.into_iter().map(|v| self.symbols.resolve(v).to_string()).collect()
+    }
+
+    fn matching_refs(&self, matchers: &[Matcher], range: TimeRange) -> impl Iterator<Item = u32> + '_ {
+        self.postings
+            .select(&self.symbols, matchers)
+            .into_iter()
+            .filter(move |&series_ref| self.series[series_ref as usize].overlaps(range))
+    }
+}
+
+/// Decodes a series' chunks one after another, yielding only the samples within a range. A
+/// damaged chunk is logged and skipped rather than failing the whole query.
+pub(crate) struct ChunksIter {
+    chunks: std::vec::IntoIter<Arc<[u8]>>,
+    current: Option<XorIter<Arc<[u8]>>>,
+    range: TimeRange,
+}
+
+impl ChunksIter {
+    pub fn new(chunks: Vec<Arc<[u8]>>, range: TimeRange) -> Self {
+        Self { chunks: chunks.into_iter(), current: None, range }
+    }
+
+    fn next_chunk(&mut self) -> bool {
+        for bytes in self.chunks.by_ref() {
+            match XorIter::new(bytes) {
+                Ok(iter) => {
+                    self.current = Some(iter);
+                    return true;
+                }
+                Err(error) => warn!(%error, "skipping unreadable head chunk"),
+            }
+        }
+        false
+    }
+}
+
+impl Iterator for ChunksIter {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        loop {
+            if self.current.is_none() && !self.next_chunk() {
+                return None;
+            }
+            let current = self.current.as_mut()?;
+            match current.next() {
+                Some(sample) if sample.t < self.range.min => continue,
+                Some(sample) if sample.t > self.range.max => {
+                    // Chunks are in time order: nothing later can be in range.
+                    self.chunks = Vec::new().into_iter();
+                    self.current = None;
+                    return None;
+                }
+                Some(sample) => return Some(sample),
+                None => {
+                    if let Some(error) = current.err() {
+                        warn!(%error, "head chunk ended early");
+                    }
+                    self.current = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argus_model::{AppendReport, MatchOp};
+
+    use super::*;
+    use crate::head::WalRecords;
+
+    /// Label pairs and sample timestamps of one test series.
+    type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);
+
+    fn head_with(series: &[TestSeries]) -> Head {
+        let mut head = Head::default();
+        let mut wal = WalRecords::default();
+        let mut report = AppendReport::default();
+        for (labels, times) in series {
+            let labels = Labels::from_pairs(labels.iter().copied()).unwrap();
+            let samples: Vec<Sample> = times.iter().map(|&t| Sample::new(t, t as f64)).collect();
+            head.append(&labels, &samples, i64::MIN, &mut wal, &mut report);
+        }
+        head
+    }
+
+    #[test]
+    fn select_filters_by_matchers_and_time() {
+        let head = head_with(&[
+            (&[("__name__", "up"), ("job", "a")], &[10, 20, 30]),
+            (&[("__name__", "up"), ("job", "b")], &[100, 200]),
+        ]);
+        let up = Matcher::equal("__name__", "up");
+        let hints = SelectHints { range: TimeRange::new(15, 150), labels_only: false };
+        let selected = head.select(std::slice::from_ref(&up), hints);
+        assert_eq!(selected.len(), 2);
+        let times: Vec<Vec<i64>> = selected
+            .into_iter()
+            .map(|s| ChunksIter::new(s.chunks, hints.range).map(|x| x.t).collect())
+            .collect();
+        assert!(times.contains(&vec![20, 30]) && times.contains(&vec![100]));
+
+        let late = SelectHints { range: TimeRange::new(150, 1000), labels_only: true };
+        let selected = head.select(&[up], late);
+        assert_eq!(selected.len(), 1);
+        assert_eq!(selected[0].labels.get("job"), Some("b"));
+    }
+
+    #[test]
+    fn label_names_and_values_respect_matchers_and_range() {
+        let head = head_with(&[
+            (&[("__name__", "up"), ("job", "a"), ("zone", "x")], &[10]),
+            (&[("__name__", "down"), ("job", "b")], &[100]),
+        ]);
+        let mut names = head.label_names(&[], TimeRange::ALL);
+        names.sort();
+        assert_eq!(names, ["__name__", "job", "zone"]);
+        let mut names = head.label_names(&[], TimeRange::new(50, 150));
+        names.sort();
+        assert_eq!(names, ["__name__", "job"]);
+        let not_up = Matcher::new(MatchOp::NotEqual, "__name__", "up").unwrap();
+        assert_eq!(head.label_values("job", &[not_up], TimeRange::ALL), ["b"]);
+        assert!(head.label_values("nope", &[], TimeRange::ALL).is_empty());
+    }
+}

@@ -1,0 +1,198 @@
+//! `Shards`: the engine as the rest of Argus sees it — N independent [`Db`]s, series placed by
+//! the stable hash of their label set — implementing the model's `Appendable` and `Queryable`.
+//!
+//! The shard count is fixed when a data directory is created: on open, existing `shard-NNN`
+//! directories win over the configured count, because moving series between shards would
+//! need a rewrite of every WAL.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use argus_model::{
+    AppendReport, Appendable, Labels, Matcher, Queryable, RejectReason, SelectHints, Series, SeriesSamples,
+    StorageError, TimeRange,
+};
+use tracing::warn;
+
+use crate::config::TsdbConfig;
+use crate::db::{Db, shard_dir};
+use crate::error::{Error, Result};
+use crate::head::ChunksIter;
+use crate::metrics::TsdbMetrics;
+
+pub struct Shards {
+    dbs: Vec<Db>,
+    metrics: Arc<TsdbMetrics>,
+    /// Samples older than the newest one minus this are too old.
+    too_old_margin: i64,
+    /// Newest sample timestamp over all shards (`i64::MIN` when empty).
+    max_time: AtomicI64,
+}
+
+/// Sizes for self-metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    pub shards: usize,
+    pub head_series: usize,
+    pub head_chunks: usize,
+    pub wal_bytes_written: u64,
+    pub wal_fsyncs: u64,
+}
+
+impl Shards {
+    /// Opens (creating if needed) the engine in `dir`, replaying every shard's WAL in parallel.
+    pub fn open(dir: &Path, config: &TsdbConfig) -> Result<Shards> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "creating data directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let count = shard_count(dir, config)?;
+        let metrics = Arc::new(TsdbMetrics::default());
+        let dbs = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..count)
+                .map(|i| {
+                    let metrics = metrics.clone();
+                    scope.spawn(move || Db::open(&shard_dir(dir, i), i, config, metrics))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .map(|(shard, h)| h.join().unwrap_or(Err(Error::ReplayPanicked { shard })))
+                .collect::<Result<Vec<Db>>>()
+        })?;
+        let max_time = dbs.iter().filter_map(Db::max_time).max().unwrap_or(i64::MIN);
+        Ok(Shards {
+            dbs,
+            metrics,
+            too_old_margin: (config.block_range.0.as_millis() / 2) as i64,
+            max_time: AtomicI64::new(max_time),
+        })
+    }
+
+    pub fn metrics(&self) -> &TsdbMetrics {
+        &self.metrics
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = EngineStats { shards: self.dbs.len(), ..Default::default() };
+        for db in &self.dbs {
+            let (series, chunks) = db.head_size();
+            let wal = db.wal_stats();
+            stats.head_series += series;
+            stats.head_chunks += chunks;
+            stats.wal_bytes_written += wal.bytes_written;
+            stats.wal_fsyncs += wal.fsyncs;
+        }
+        stats
+    }
+
+    /// Flushes and closes every shard's WAL.
+    pub fn close(self) -> Result<()> {
+        let mut first_error = None;
+        for db in self.dbs {
+            if let Err(error) = db.close() {
+                warn!(%error, "closing shard failed");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn shard_of(&self, labels: &Labels) -> usize {
+        (labels.stable_hash() % self.dbs.len() as u64) as usize
+    }
+
+    fn min_valid_time(&self) -> i64 {
+        match self.max_time.load(Ordering::Relaxed) {
+            i64::MIN => i64::MIN,
+            max => max.saturating_sub(self.too_old_margin),
+        }
+    }
+
+    fn append_batch(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport> {
+        let mut per_shard: Vec<Vec<SeriesSamples>> = (0..self.dbs.len()).map(|_| Vec::new()).collect();
+        for series in batch {
+            per_shard[self.shard_of(&series.labels)].push(series);
+        }
+        let min_valid_time = self.min_valid_time();
+        let mut report = AppendReport::default();
+        let mut pending = Vec::new();
+        for (db, part) in self.dbs.iter().zip(&per_shard) {
+            if part.is_empty() {
+                continue;
+            }
+            if let Some(lsn) = db.write(part, min_valid_time, &mut report)? {
+                pending.push((db, lsn));
+            }
+            if let Some(max) = db.max_time() {
+                self.max_time.fetch_max(max, Ordering::Relaxed);
+            }
+        }
+        for reason in RejectReason::ALL {
+            self.metrics.add_rejected(reason, report.rejected_count(reason));
+        }
+        // Every shard's flusher is already working; waiting in turn costs the slowest fsync.
+        for (db, lsn) in pending {
+            db.wait_durable(lsn)?;
+        }
+        Ok(report)
+    }
+}
+
+/// Existing shard directories decide the count; a new directory gets the configured one.
+fn shard_count(dir: &Path, config: &TsdbConfig) -> Result<usize> {
+    let existing = (0..).take_while(|&i| shard_dir(dir, i).is_dir()).count();
+    let configured = config.effective_shards();
+    if existing > 0 && existing != configured {
+        warn!(existing, configured, dir = %dir.display(), "data directory has a different shard count than configured; keeping the existing one");
+    }
+    Ok(if existing > 0 { existing } else { configured })
+}
+
+impl Appendable for Shards {
+    fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError> {
+        Ok(self.append_batch(batch)?)
+    }
+}
+
+impl Queryable for Shards {
+    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError> {
+        let mut series: Vec<Series> = self
+            .dbs
+            .iter()
+            .flat_map(|db| db.select(matchers, hints))
+            .map(|selected| Series {
+                labels: selected.labels,
+                samples: Box::new(ChunksIter::new(selected.chunks, hints.range)),
+            })
+            .collect();
+        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+
+    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>, StorageError> {
+        let names: BTreeSet<String> =
+            self.dbs.iter().flat_map(|db| db.label_names(matchers, range)).collect();
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, StorageError> {
+        let values: BTreeSet<String> =
+            self.dbs.iter().flat_map(|db| db.label_values(name, matchers, range)).collect();
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// The data directory layout under `dir`, for tools and tests.
+pub fn wal_dirs(dir: &Path) -> Vec<PathBuf> {
+    (0..).map(|i| shard_dir(dir, i)).take_while(|d| d.is_dir()).map(|d| d.join("wal")).collect()
+}
