@@ -1,0 +1,111 @@
+//! The receivers' HTTP surface: `router(state)` mounts `POST /api/v1/write` and
+//! `POST /api/v1/import/prometheus`, plus the plumbing they share (bounded body reading, the
+//! hand-off to the engine on a blocking thread).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argus_model::{Appendable, ErrorKind, SeriesSamples, StorageError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::routing::post;
+use http_body_util::BodyExt;
+
+use crate::config::IngestConfig;
+use crate::error::{Error, Result};
+use crate::validate::Refusals;
+use crate::{import, remote_write};
+
+/// Counters of the receivers, read by the binary's `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestMetrics {
+    /// Samples in decoded requests, stored or not.
+    pub samples_received: AtomicU64,
+    /// Samples dropped because their series' labels were invalid.
+    pub samples_invalid: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct IngestState {
+    pub storage: Arc<dyn Appendable>,
+    pub config: Arc<IngestConfig>,
+    pub metrics: Arc<IngestMetrics>,
+}
+
+impl IngestState {
+    pub fn new(storage: Arc<dyn Appendable>, config: IngestConfig) -> Self {
+        Self { storage, config: Arc::new(config), metrics: Arc::default() }
+    }
+}
+
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(remote_write::write))
+        .route("/api/v1/import/prometheus", post(import::import))
+        .with_state(state)
+}
+
+pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("<not visible ASCII>"))
+}
+
+/// Reads the whole body, refusing more than `limit` bytes without buffering them.
+pub(crate) async fn read_body(request: Request, limit: u64) -> Result<Bytes> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = request.into_body();
+    if declared.is_some_and(|len| len > limit) {
+        discard(body).await;
+        return Err(Error::TooLarge { limit });
+    }
+    let mut collected = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::Body(e.to_string()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if (collected.len() + data.len()) as u64 > limit {
+            discard(body).await;
+            return Err(Error::TooLarge { limit });
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(collected))
+}
+
+/// Reads and drops the rest of an oversized body (up to a bound), so the client, still
+/// sending, sees the 413 rather than a broken connection.
+async fn discard(mut body: axum::body::Body) {
+    const DISCARD_AT_MOST: usize = 1 << 30;
+    let mut discarded = 0;
+    while discarded < DISCARD_AT_MOST {
+        match body.frame().await {
+            Some(Ok(frame)) => discarded += frame.data_ref().map_or(0, Bytes::len),
+            _ => break,
+        }
+    }
+}
+
+/// Hands a validated batch to the engine (on a blocking thread: it waits for an fsync) and
+/// turns the outcome into the response.
+pub(crate) async fn store(
+    state: &IngestState,
+    batch: Vec<SeriesSamples>,
+    refusals: Refusals,
+) -> Result<StatusCode> {
+    let samples: u64 = batch.iter().map(|s| s.samples.len() as u64).sum();
+    state.metrics.samples_received.fetch_add(samples + refusals.invalid_samples(), Ordering::Relaxed);
+    state.metrics.samples_invalid.fetch_add(refusals.invalid_samples(), Ordering::Relaxed);
+    let report = if batch.is_empty() {
+        Default::default()
+    } else {
+        let storage = state.storage.clone();
+        tokio::task::spawn_blocking(move || storage.append(batch))
+            .await
+            .map_err(|join_error| StorageError::new(ErrorKind::Internal, join_error.to_string()))??
+    };
+    refusals.into_result(&report)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,54 @@
+//! `POST /api/v1/import/prometheus`: samples in the Prometheus text exposition format, for
+//! backfill, tests and `curl`. Samples without a timestamp get the time of the request.
+//! A syntax error refuses the whole body (nothing is stored), naming the line.
+
+use argus_model::SeriesSamples;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+
+use crate::error::{Error, Result};
+use crate::exposition::{self, ParsedSample};
+use crate::http::{IngestState, read_body, store};
+use crate::validate::Refusals;
+
+pub(crate) async fn import(State(state): State<IngestState>, request: Request) -> Result<StatusCode> {
+    let body = read_body(request, state.config.max_request_size.0).await?;
+    let text = std::str::from_utf8(&body).map_err(|e| Error::Parse(format!("body is not UTF-8: {e}")))?;
+    let parsed = exposition::parse(text).map_err(|e| Error::Parse(e.to_string()))?;
+    let batch = group_by_series(parsed, argus_model::time::now());
+    store(&state, batch, Refusals::default()).await
+}
+
+/// Groups consecutive samples of the same series, as exposition text lists them.
+fn group_by_series(parsed: Vec<ParsedSample>, now: i64) -> Vec<SeriesSamples> {
+    let mut batch: Vec<SeriesSamples> = Vec::new();
+    for parsed_sample in parsed {
+        let sample = parsed_sample.sample_or(now);
+        match batch.last_mut() {
+            Some(last) if last.labels == parsed_sample.labels => last.samples.push(sample),
+            _ => batch.push(SeriesSamples { labels: parsed_sample.labels, samples: vec![sample] }),
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_samples_of_a_series_are_grouped() {
+        let text = "a 1 10\na 2 20\nb{x=\"y\"} 3\na 4 30\n";
+        let batch = group_by_series(exposition::parse(text).unwrap(), 99);
+        let shape: Vec<(String, Vec<i64>)> =
+            batch.iter().map(|s| (s.labels.to_string(), s.samples.iter().map(|x| x.t).collect())).collect();
+        assert_eq!(
+            shape,
+            [
+                (r#"{__name__="a"}"#.to_string(), vec![10, 20]),
+                (r#"{__name__="b", x="y"}"#.to_string(), vec![99]),
+                (r#"{__name__="a"}"#.to_string(), vec![30]),
+            ]
+        );
+    }
+}
