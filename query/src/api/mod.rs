@@ -1,0 +1,39 @@
+//! The query service's HTTP API, Prometheus-compatible: `router(state)` mounts every endpoint
+//! this crate serves. Handlers are thin: parse parameters (`params`), call the storage traits,
+//! wrap the answer; every error goes through `ApiError`.
+
+mod error;
+mod export;
+mod params;
+mod prom;
+
+use std::sync::Arc;
+
+use argus_model::Queryable;
+use axum::Router;
+use axum::routing::get;
+
+pub use error::ApiError;
+
+/// What `/api/v1/status/buildinfo` reports.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: String,
+    pub revision: String,
+}
+
+#[derive(Clone)]
+pub struct QueryState {
+    pub storage: Arc<dyn Queryable>,
+    pub build_info: Arc<BuildInfo>,
+}
+
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/export", get(export::export).post(export::export))
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .with_state(state)
+}

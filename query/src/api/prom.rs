@@ -1,0 +1,144 @@
+//! Prometheus HTTP API handlers over `argus_model::Queryable`: `/api/v1/series`,
+//! `/api/v1/labels`, `/api/v1/label/<name>/values` and `/api/v1/status/buildinfo`, with
+//! Prometheus's parameters, response envelope and `limit` truncation warning.
+
+use std::collections::BTreeSet;
+
+use argus_model::labels::is_valid_label_name;
+use argus_model::{ErrorKind, Labels, Matcher, SelectHints, StorageError};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::QueryState;
+use super::error::ApiError;
+use super::params::Params;
+
+/// The success envelope: `{"status":"success","data":…,"warnings":[…]}`.
+#[derive(Serialize)]
+pub struct Success<T> {
+    status: &'static str,
+    data: T,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+impl<T> Success<T> {
+    fn new(data: T) -> Self {
+        Self { status: "success", data, warnings: Vec::new() }
+    }
+}
+
+type ApiResult<T> = Result<Json<Success<T>>, ApiError>;
+
+/// Cuts `items` to `limit` and, as Prometheus does, warns that it did.
+fn limited<T>(mut items: Vec<T>, limit: Option<usize>) -> Success<Vec<T>> {
+    let truncated = limit.is_some_and(|limit| items.len() > limit);
+    if let Some(limit) = limit {
+        items.truncate(limit);
+    }
+    let mut success = Success::new(items);
+    if truncated {
+        success.warnings.push("results truncated due to limit".to_string());
+    }
+    success
+}
+
+/// Runs a storage call on a blocking thread: selects take shard locks and walk the index.
+pub(super) async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("query task failed: {e}") })?
+        .map_err(ApiError::from)
+}
+
+pub async fn series(
+    State(state): State<QueryState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    let params = Params::parse(query.as_deref(), &body);
+    let selectors = params.selectors()?;
+    if selectors.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let hints = SelectHints { range: params.time_range()?, labels_only: true };
+    let limit = params.limit()?;
+    let storage = state.storage.clone();
+    let label_sets = blocking(move || {
+        let mut all = BTreeSet::new();
+        for matchers in &selectors {
+            all.extend(storage.select(matchers, hints)?.into_iter().map(|s| s.labels));
+        }
+        Ok(all)
+    })
+    .await?;
+    let data = label_sets.iter().map(labels_to_json).collect();
+    Ok(Json(limited(data, limit)))
+}
+
+pub async fn labels(
+    State(state): State<QueryState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Vec<String>> {
+    let params = Params::parse(query.as_deref(), &body);
+    let (selectors, range, limit) = (params.selectors()?, params.time_range()?, params.limit()?);
+    let storage = state.storage.clone();
+    let names =
+        blocking(move || union_over(&selectors, |matchers| storage.label_names(matchers, range))).await?;
+    Ok(Json(limited(names, limit)))
+}
+
+pub async fn label_values(
+    State(state): State<QueryState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Vec<String>> {
+    if !is_valid_label_name(&name) {
+        return Err(ApiError::bad_data(format!("invalid label name: \"{name}\"")));
+    }
+    let params = Params::parse(query.as_deref(), &body);
+    let (selectors, range, limit) = (params.selectors()?, params.time_range()?, params.limit()?);
+    let storage = state.storage.clone();
+    let values =
+        blocking(move || union_over(&selectors, |matchers| storage.label_values(&name, matchers, range)))
+            .await?;
+    Ok(Json(limited(values, limit)))
+}
+
+pub async fn buildinfo(State(state): State<QueryState>) -> Json<Success<Value>> {
+    let info = &state.build_info;
+    Json(Success::new(serde_json::json!({
+        "version": info.version,
+        "revision": info.revision,
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    })))
+}
+
+/// The sorted union of a per-selector answer; with no selectors, the answer for all series.
+fn union_over(
+    selectors: &[Vec<Matcher>],
+    answer: impl Fn(&[Matcher]) -> Result<Vec<String>, StorageError>,
+) -> Result<Vec<String>, StorageError> {
+    if selectors.is_empty() {
+        return answer(&[]);
+    }
+    let mut union = BTreeSet::new();
+    for matchers in selectors {
+        union.extend(answer(matchers)?);
+    }
+    Ok(union.into_iter().collect())
+}
+
+fn labels_to_json(labels: &Labels) -> Map<String, Value> {
+    labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect()
+}
