@@ -1,0 +1,87 @@
+//! The `argus` binary: parses the command line, loads the config and runs a role. It stays
+//! small; the roles live in their modules and crates.
+
+mod config;
+mod metrics;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "argus", version, about = "Metrics and logs: ingest, storage, query, alerting.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server: remote write, the Prometheus API, /metrics.
+    Server(ServerArgs),
+    /// Loads and validates a config file, then prints the effective config.
+    CheckConfig {
+        /// Config file to check.
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// YAML config file; without one the embedded defaults apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, overriding `listen` in the config.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory, overriding `data_dir` in the config.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Server(args) => {
+            let config = server_config(args)?;
+            init_logging(&config.log.level)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(server::run(config))
+        }
+        Command::CheckConfig { config } => {
+            let config = Config::load(&config)?;
+            print!("{}", serde_norway::to_string(&config)?);
+            Ok(())
+        }
+    }
+}
+
+fn server_config(args: ServerArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    Ok(config)
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env),
+        _ => EnvFilter::try_new(level),
+    }
+    .context("invalid log filter")?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    Ok(())
+}

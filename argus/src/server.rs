@@ -1,0 +1,89 @@
+//! `argus server`: opens the engine (replaying its WAL), mounts every crate's router on one
+//! axum server, serves until SIGINT/SIGTERM, then drains requests and closes the WAL.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use argus_ingest::IngestState;
+use argus_query::{BuildInfo, QueryState};
+use argus_tsdb::Shards;
+use axum::Router;
+use axum::routing::get;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::metrics::{self, HttpMetrics, MetricsSources};
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let tsdb_dir = config.tsdb_dir();
+    let tsdb_config = config.storage.tsdb.clone();
+    let storage = tokio::task::spawn_blocking(move || Shards::open(&tsdb_dir, &tsdb_config))
+        .await?
+        .with_context(|| format!("opening the time-series engine in {}", config.tsdb_dir().display()))?;
+    let storage = Arc::new(storage);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "argus is ready");
+    axum::serve(listener, app(&config, storage.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving http")?;
+    info!("shutting down: closing the wal");
+    close(storage)
+}
+
+/// The whole HTTP surface on one router.
+pub fn app(config: &Config, storage: Arc<Shards>) -> Router {
+    let ingest = IngestState::new(storage.clone(), config.ingest.clone());
+    let http_metrics = Arc::new(HttpMetrics::default());
+    let sources = MetricsSources {
+        storage: storage.clone(),
+        ingest: ingest.metrics.clone(),
+        http: http_metrics.clone(),
+    };
+    let query = QueryState {
+        storage,
+        build_info: Arc::new(BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: String::new(),
+        }),
+    };
+    Router::new()
+        .merge(argus_ingest::router(ingest))
+        .merge(argus_query::router(query))
+        .route("/metrics", get(metrics::render).with_state(sources))
+        .route("/-/healthy", get(|| async { "Argus is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Argus is Ready.\n" }))
+        .layer(axum::middleware::from_fn_with_state(http_metrics, metrics::record_http))
+}
+
+fn close(storage: Arc<Shards>) -> anyhow::Result<()> {
+    match Arc::try_unwrap(storage) {
+        Ok(shards) => shards.close().context("closing the time-series engine"),
+        Err(_) => {
+            // A request still holds the engine; its WAL is flushed when the last handle drops.
+            warn!("engine still in use at shutdown; the wal is closed when the last request ends");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => info!("received SIGINT"),
+        _ = terminate => info!("received SIGTERM"),
+    }
+}
