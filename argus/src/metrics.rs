@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use argus_ingest::IngestMetrics;
 use argus_model::RejectReason;
-use argus_model::metrics::{Histogram, LATENCY_BUCKETS, TextEncoder};
+use argus_model::metrics::{Histogram, LATENCY_BUCKETS, MetricKind, TextEncoder};
 use argus_tsdb::Shards;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -71,77 +71,58 @@ pub async fn render(State(sources): State<MetricsSources>) -> impl IntoResponse 
 }
 
 fn encode(sources: &MetricsSources) -> String {
+    use MetricKind::{Counter, Gauge};
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = TextEncoder::new();
     let tsdb = sources.storage.metrics();
     let stats = sources.storage.stats();
-    out.gauge("argus_build_info", "Always 1; the version is in the help of argus --version.", 1.0);
-    out.counter(
-        "argus_tsdb_samples_appended_total",
-        "Samples stored in the head.",
-        &[(&[], tsdb.samples_appended.load(Relaxed))],
-    );
-    out.counter(
-        "argus_tsdb_series_created_total",
-        "Series created in the head.",
-        &[(&[], tsdb.series_created.load(Relaxed))],
-    );
-    let rejected: Vec<([(&str, &str); 1], u64)> =
-        RejectReason::ALL.iter().map(|r| ([("reason", r.as_str())], tsdb.rejected(*r))).collect();
-    let rejected: Vec<(&[(&str, &str)], u64)> = rejected.iter().map(|(l, v)| (&l[..], *v)).collect();
-    out.counter("argus_tsdb_samples_rejected_total", "Samples the engine refused, by reason.", &rejected);
-    out.gauge("argus_tsdb_shards", "Shards of the time-series engine.", stats.shards as f64);
-    out.gauge("argus_tsdb_head_series", "Series in the head.", stats.head_series as f64);
-    out.gauge("argus_tsdb_head_chunks", "Chunks in the head.", stats.head_chunks as f64);
-    out.counter(
-        "argus_tsdb_wal_bytes_written_total",
-        "Bytes written to the WAL.",
-        &[(&[], stats.wal_bytes_written)],
-    );
-    out.counter("argus_tsdb_wal_fsyncs_total", "WAL fsyncs.", &[(&[], stats.wal_fsyncs)]);
-    out.histogram(
-        "argus_tsdb_wal_fsync_duration_seconds",
-        "Duration of WAL fsyncs.",
-        &[(&[], &tsdb.wal_fsync_seconds)],
-    );
     let ingest = &sources.ingest;
-    out.counter(
+    out.family("argus_build_info", Gauge, "Always 1; labelled with the running version.");
+    out.sample("argus_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    let appended = tsdb.samples_appended.load(Relaxed) as f64;
+    out.single("argus_tsdb_samples_appended_total", Counter, "Samples stored in the head.", appended);
+    let created = tsdb.series_created.load(Relaxed) as f64;
+    out.single("argus_tsdb_series_created_total", Counter, "Series created in the head.", created);
+    out.family("argus_tsdb_samples_rejected_total", Counter, "Samples the engine refused, by reason.");
+    for reason in RejectReason::ALL {
+        let count = tsdb.rejected(reason) as f64;
+        out.sample("argus_tsdb_samples_rejected_total", &[("reason", reason.as_str())], count);
+    }
+    out.single("argus_tsdb_shards", Gauge, "Shards of the time-series engine.", stats.shards as f64);
+    out.single("argus_tsdb_head_series", Gauge, "Series in the head.", stats.head_series as f64);
+    out.single("argus_tsdb_head_chunks", Gauge, "Chunks in the head.", stats.head_chunks as f64);
+    let wal_bytes = stats.wal_bytes_written as f64;
+    out.single("argus_tsdb_wal_bytes_written_total", Counter, "Bytes written to the WAL.", wal_bytes);
+    out.single("argus_tsdb_wal_fsyncs_total", Counter, "WAL fsyncs.", stats.wal_fsyncs as f64);
+    out.family("argus_tsdb_wal_fsync_duration_seconds", MetricKind::Histogram, "Duration of WAL fsyncs.");
+    out.histogram("argus_tsdb_wal_fsync_duration_seconds", &[], &tsdb.wal_fsync_seconds);
+    let received = ingest.samples_received.load(Relaxed) as f64;
+    out.single(
         "argus_ingest_samples_received_total",
+        Counter,
         "Samples in decoded write requests.",
-        &[(&[], ingest.samples_received.load(Relaxed))],
+        received,
     );
-    out.counter(
-        "argus_ingest_samples_invalid_total",
-        "Samples dropped because their series' labels were invalid.",
-        &[(&[], ingest.samples_invalid.load(Relaxed))],
-    );
+    let invalid = ingest.samples_invalid.load(Relaxed) as f64;
+    let help = "Samples dropped because their series' labels were invalid.";
+    out.single("argus_ingest_samples_invalid_total", Counter, help, invalid);
     encode_http(&mut out, &sources.http);
     out.finish()
 }
 
 fn encode_http(out: &mut TextEncoder, http: &HttpMetrics) {
     let routes: Vec<(String, Arc<RouteMetrics>)> =
-        http.routes.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let counts: Vec<(String, String, u64)> = routes
-        .iter()
-        .flat_map(|(route, m)| {
-            m.by_status
-                .lock()
-                .iter()
-                .map(|(code, n)| (route.clone(), code.to_string(), *n))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let count_labels: Vec<[(&str, &str); 2]> = counts
-        .iter()
-        .map(|(route, code, _)| [("handler", route.as_str()), ("code", code.as_str())])
-        .collect();
-    let count_samples: Vec<(&[(&str, &str)], u64)> =
-        count_labels.iter().zip(&counts).map(|(labels, (_, _, n))| (&labels[..], *n)).collect();
-    out.counter("argus_http_requests_total", "HTTP requests by route and status code.", &count_samples);
-    let duration_labels: Vec<[(&str, &str); 1]> =
-        routes.iter().map(|(route, _)| [("handler", route.as_str())]).collect();
-    let durations: Vec<(&[(&str, &str)], &Histogram)> =
-        duration_labels.iter().zip(&routes).map(|(labels, (_, m))| (&labels[..], &m.duration)).collect();
-    out.histogram("argus_http_request_duration_seconds", "HTTP request durations by route.", &durations);
+        http.routes.lock().iter().map(|(route, m)| (route.clone(), m.clone())).collect();
+    let requests = "argus_http_requests_total";
+    out.family(requests, MetricKind::Counter, "HTTP requests by route and status code.");
+    for (route, metrics) in &routes {
+        for (code, count) in metrics.by_status.lock().iter() {
+            out.sample(requests, &[("handler", route), ("code", &code.to_string())], *count as f64);
+        }
+    }
+    let durations = "argus_http_request_duration_seconds";
+    out.family(durations, MetricKind::Histogram, "HTTP request durations by route.");
+    for (route, metrics) in &routes {
+        out.histogram(durations, &[("handler", route)], &metrics.duration);
+    }
 }

@@ -42,10 +42,19 @@ impl Histogram {
     }
 }
 
-/// Writes metric families in the Prometheus text format (version 0.0.4).
+/// Writes metric families in the Prometheus text format (version 0.0.4): announce a family
+/// with [`TextEncoder::family`], then write its samples.
 #[derive(Default)]
 pub struct TextEncoder {
     out: String,
+}
+
+/// The kind of a metric family, as `# TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
 impl TextEncoder {
@@ -53,11 +62,18 @@ impl TextEncoder {
         Self::default()
     }
 
-    fn header(&mut self, name: &str, kind: &str, help: &str) {
+    /// Starts a family: its `# HELP` and `# TYPE` lines.
+    pub fn family(&mut self, name: &str, kind: MetricKind, help: &str) {
+        let kind = match kind {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        };
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    /// One sample line, label values escaped.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -73,40 +89,28 @@ impl TextEncoder {
         let _ = writeln!(self.out, " {value}");
     }
 
-    /// A counter family with one sample per label set.
-    pub fn counter(&mut self, name: &str, help: &str, samples: &[(&[(&str, &str)], u64)]) {
-        self.header(name, "counter", help);
-        for (labels, value) in samples {
-            self.sample(name, labels, *value as f64);
-        }
-    }
-
-    /// A gauge family with a single unlabelled sample.
-    pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
-        self.header(name, "gauge", help);
+    /// A whole family holding one unlabelled sample.
+    pub fn single(&mut self, name: &str, kind: MetricKind, help: &str, value: f64) {
+        self.family(name, kind, help);
         self.sample(name, &[], value);
     }
 
-    /// A histogram family with one histogram per label set.
-    pub fn histogram(&mut self, name: &str, help: &str, series: &[(&[(&str, &str)], &Histogram)]) {
-        self.header(name, "histogram", help);
+    /// The `_bucket`, `_sum` and `_count` lines of one histogram of a family.
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], histogram: &Histogram) {
         let bucket_name = format!("{name}_bucket");
-        for (labels, histogram) in series {
-            let mut cumulative = 0;
-            for (bound, bucket) in histogram.bounds.iter().zip(&histogram.buckets) {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let le = bound.to_string();
-                let with_le: Vec<(&str, &str)> =
-                    labels.iter().copied().chain([("le", le.as_str())]).collect();
-                self.sample(&bucket_name, &with_le, cumulative as f64);
-            }
-            let count = histogram.count();
-            let with_inf: Vec<(&str, &str)> = labels.iter().copied().chain([("le", "+Inf")]).collect();
-            self.sample(&bucket_name, &with_inf, count as f64);
-            let sum = histogram.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            self.sample(&format!("{name}_sum"), labels, sum);
-            self.sample(&format!("{name}_count"), labels, count as f64);
+        let mut cumulative = 0;
+        for (bound, bucket) in histogram.bounds.iter().zip(&histogram.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let le = bound.to_string();
+            let with_le: Vec<(&str, &str)> = labels.iter().copied().chain([("le", le.as_str())]).collect();
+            self.sample(&bucket_name, &with_le, cumulative as f64);
         }
+        let count = histogram.count();
+        let with_inf: Vec<(&str, &str)> = labels.iter().copied().chain([("le", "+Inf")]).collect();
+        self.sample(&bucket_name, &with_inf, count as f64);
+        let sum = histogram.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        self.sample(&format!("{name}_sum"), labels, sum);
+        self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
     pub fn finish(self) -> String {
@@ -125,7 +129,8 @@ mod tests {
         h.observe(Duration::from_millis(500));
         h.observe(Duration::from_secs(5));
         let mut enc = TextEncoder::new();
-        enc.histogram("x_seconds", "test", &[(&[("op", "a")], &h)]);
+        enc.family("x_seconds", MetricKind::Histogram, "test");
+        enc.histogram("x_seconds", &[("op", "a")], &h);
         let text = enc.finish();
         assert!(text.contains("x_seconds_bucket{op=\"a\",le=\"0.1\"} 1\n"), "{text}");
         assert!(text.contains("x_seconds_bucket{op=\"a\",le=\"1\"} 2\n"), "{text}");
@@ -136,8 +141,9 @@ mod tests {
     #[test]
     fn counter_and_gauge_lines() {
         let mut enc = TextEncoder::new();
-        enc.counter("c_total", "help", &[(&[("reason", "a\"b")], 3)]);
-        enc.gauge("g", "help", 1.5);
+        enc.family("c_total", MetricKind::Counter, "help");
+        enc.sample("c_total", &[("reason", "a\"b")], 3.0);
+        enc.single("g", MetricKind::Gauge, "help", 1.5);
         let text = enc.finish();
         assert!(text.contains("# TYPE c_total counter\nc_total{reason=\"a\\\"b\"} 3\n"), "{text}");
         assert!(text.contains("g 1.5\n"), "{text}");
