@@ -1,6 +1,7 @@
 //! The `argus` binary: parses the command line, loads the config and runs a role. It stays
 //! small; the roles live in their modules and crates.
 
+mod bench;
 mod config;
 mod metrics;
 mod server;
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Runs the server: remote write, the Prometheus API, /metrics.
     Server(ServerArgs),
+    /// Load generator and checker for Argus, Prometheus and VictoriaMetrics.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Loads and validates a config file, then prints the effective config.
     CheckConfig {
         /// Config file to check.
@@ -53,6 +57,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(server::run(config))
         }
+        Command::Bench(command) => bench::run(command),
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", serde_norway::to_string(&config)?);
