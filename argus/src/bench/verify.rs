@@ -1,7 +1,7 @@
 //! `argus bench verify`: asks the target how many series and samples of the workload it holds
-//! and compares with what the workload sent. Series are counted with `/api/v1/series`; samples
-//! with PromQL `count_over_time` where the target speaks PromQL, else by reading
-//! `/api/v1/export`.
+//! and compares with what the workload sent. Where the target speaks PromQL, both are counted
+//! with `count_over_time` (Prometheus needs `--query.max-samples` above the workload's sample
+//! count); otherwise series come from `/api/v1/series` and samples from `/api/v1/export`.
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -22,19 +22,28 @@ pub struct VerifyReport {
     pub found_series: u64,
     pub expected_samples: u64,
     pub found_samples: u64,
-    /// How samples were counted: `promql` or `export`.
+    /// How series and samples were counted: `promql` or `export`.
     pub method: &'static str,
 }
 
 pub fn run(url: &str, workload: &Workload) -> anyhow::Result<VerifyReport> {
     let client = Client::builder().timeout(Duration::from_secs(600)).build()?;
     let base = url.trim_end_matches('/');
-    let found_series = count_series(&client, base, workload)?;
-    let (found_samples, method) = match count_samples_promql(&client, base, workload)? {
-        Some(count) => (count, "promql"),
-        None => (count_samples_export(&client, base, workload)?, "export"),
+    let over_range = |aggregation: &str| {
+        let range_ms = (workload.samples_per_series as i64 + 1) * workload.interval_ms;
+        format!("{aggregation}(count_over_time({SELECTOR}[{range_ms}ms]))")
     };
-    Ok(compare(workload, found_series, found_samples, method))
+    let report = match promql_count(&client, base, workload, &over_range("sum"))? {
+        Some(samples) => {
+            let series = promql_count(&client, base, workload, &over_range("count"))?.unwrap_or(0);
+            compare(workload, series, samples, "promql")
+        }
+        None => {
+            let series = count_series(&client, base, workload)?;
+            compare(workload, series, count_samples_export(&client, base, workload)?, "export")
+        }
+    };
+    Ok(report)
 }
 
 /// The verdict: everything sent is there, nothing more.
@@ -81,14 +90,12 @@ fn count_series(client: &Client, base: &str, workload: &Workload) -> anyhow::Res
     Ok(response.json::<Answer>().context("parsing /api/v1/series")?.data.len() as u64)
 }
 
-/// `sum(count_over_time(…))` at the end of the data; `None` when the target has no PromQL.
-fn count_samples_promql(client: &Client, base: &str, workload: &Workload) -> anyhow::Result<Option<u64>> {
-    let range_ms = (workload.samples_per_series as i64 + 1) * workload.interval_ms;
-    let query = format!("sum(count_over_time({SELECTOR}[{range_ms}ms]))");
+/// A single-number PromQL query at the end of the data; `None` when the target has no PromQL.
+fn promql_count(client: &Client, base: &str, workload: &Workload, query: &str) -> anyhow::Result<Option<u64>> {
     let time = format!("{:.3}", workload.end_ms as f64 / 1e3);
     let response = client
         .get(format!("{base}/api/v1/query"))
-        .query(&[("query", query.as_str()), ("time", time.as_str())])
+        .query(&[("query", query), ("time", time.as_str())])
         .send()
         .context("querying /api/v1/query")?;
     if matches!(response.status().as_u16(), 404 | 405) {
@@ -134,7 +141,7 @@ fn count_samples_export(client: &Client, base: &str, workload: &Workload) -> any
 impl VerifyReport {
     pub fn print(&self) {
         let verdict = if self.ok { "OK" } else { "MISMATCH" };
-        println!("verify                {verdict} (samples counted by {})", self.method);
+        println!("verify                {verdict} (counted by {})", self.method);
         println!("series                {} of {} expected", self.found_series, self.expected_series);
         println!("samples               {} of {} expected", self.found_samples, self.expected_samples);
         if self.found_samples < self.expected_samples {
