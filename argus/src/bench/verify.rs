@@ -29,15 +29,8 @@ pub struct VerifyReport {
 pub fn run(url: &str, workload: &Workload) -> anyhow::Result<VerifyReport> {
     let client = Client::builder().timeout(Duration::from_secs(600)).build()?;
     let base = url.trim_end_matches('/');
-    let over_range = |aggregation: &str| {
-        let range_ms = (workload.samples_per_series as i64 + 1) * workload.interval_ms;
-        format!("{aggregation}(count_over_time({SELECTOR}[{range_ms}ms]))")
-    };
-    let report = match promql_count(&client, base, workload, &over_range("sum"))? {
-        Some(samples) => {
-            let series = promql_count(&client, base, workload, &over_range("count"))?.unwrap_or(0);
-            compare(workload, series, samples, "promql")
-        }
+    let report = match count_by_promql(&client, base, workload)? {
+        Some((series, samples)) => compare(workload, series, samples, "promql"),
         None => {
             let series = count_series(&client, base, workload)?;
             compare(workload, series, count_samples_export(&client, base, workload)?, "export")
@@ -90,8 +83,51 @@ fn count_series(client: &Client, base: &str, workload: &Workload) -> anyhow::Res
     Ok(response.json::<Answer>().context("parsing /api/v1/series")?.data.len() as u64)
 }
 
+/// (series, samples) counted with `count_over_time`, one metric name at a time: the function
+/// drops `__name__`, and Prometheus 2.x refuses a result in which two series then collide.
+/// `None` when the target has no PromQL.
+fn count_by_promql(client: &Client, base: &str, workload: &Workload) -> anyhow::Result<Option<(u64, u64)>> {
+    let names = metric_names(client, base, workload)?;
+    let range_ms = (workload.samples_per_series as i64 + 1) * workload.interval_ms;
+    let (mut series, mut samples) = (0, 0);
+    for name in names {
+        let selector = format!(r#"{{__name__="{name}",job="node"}}"#);
+        let over_range =
+            |aggregation: &str| format!("{aggregation}(count_over_time({selector}[{range_ms}ms]))");
+        let Some(name_samples) = promql_count(client, base, workload, &over_range("sum"))? else {
+            return Ok(None);
+        };
+        samples += name_samples;
+        series += promql_count(client, base, workload, &over_range("count"))?.unwrap_or(0);
+    }
+    Ok(Some((series, samples)))
+}
+
+fn metric_names(client: &Client, base: &str, workload: &Workload) -> anyhow::Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Answer {
+        data: Vec<String>,
+    }
+    let [start, end] = time_params(workload);
+    let response = client
+        .get(format!("{base}/api/v1/label/__name__/values"))
+        .query(&[("match[]", SELECTOR.to_string()), start, end])
+        .send()
+        .context("querying /api/v1/label/__name__/values")?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("/api/v1/label/__name__/values answered {status}: {}", response.text().unwrap_or_default());
+    }
+    Ok(response.json::<Answer>().context("parsing metric names")?.data)
+}
+
 /// A single-number PromQL query at the end of the data; `None` when the target has no PromQL.
-fn promql_count(client: &Client, base: &str, workload: &Workload, query: &str) -> anyhow::Result<Option<u64>> {
+fn promql_count(
+    client: &Client,
+    base: &str,
+    workload: &Workload,
+    query: &str,
+) -> anyhow::Result<Option<u64>> {
     let time = format!("{:.3}", workload.end_ms as f64 / 1e3);
     let response = client
         .get(format!("{base}/api/v1/query"))
