@@ -19,7 +19,7 @@ pub enum Error {
     #[error("snappy decoding failed: {0}")]
     Snappy(#[from] snap::Error),
     #[error("protobuf decoding failed: {0}")]
-    Protobuf(#[from] prost::DecodeError),
+    Protobuf(String),
     #[error("{0}")]
     Parse(String),
     /// Some series or samples were refused; the rest was stored.

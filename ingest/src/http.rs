@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argus_model::{Appendable, ErrorKind, SeriesSamples, StorageError};
+use argus_model::{Appendable, ErrorKind, StorageError, WriteBatch};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -88,24 +88,21 @@ async fn discard(mut body: axum::body::Body) {
     }
 }
 
-/// Hands a validated batch to the engine (on a blocking thread: it waits for an fsync) and
-/// turns the outcome into the response.
-pub(crate) async fn store(
-    state: &IngestState,
-    batch: Vec<SeriesSamples>,
-    refusals: Refusals,
+/// Runs request work on a blocking thread: decoding is CPU-bound and storing waits for an fsync.
+pub(crate) async fn run_blocking(
+    work: impl FnOnce() -> Result<StatusCode> + Send + 'static,
 ) -> Result<StatusCode> {
-    let samples: u64 = batch.iter().map(|s| s.samples.len() as u64).sum();
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join_error| StorageError::new(ErrorKind::Internal, join_error.to_string()))?
+}
+
+/// Hands a validated batch to the engine and turns the outcome into the response.
+pub(crate) fn store(state: &IngestState, batch: &WriteBatch<'_>, refusals: Refusals) -> Result<StatusCode> {
+    let samples = batch.sample_count() as u64;
     state.metrics.samples_received.fetch_add(samples + refusals.invalid_samples(), Ordering::Relaxed);
     state.metrics.samples_invalid.fetch_add(refusals.invalid_samples(), Ordering::Relaxed);
-    let report = if batch.is_empty() {
-        Default::default()
-    } else {
-        let storage = state.storage.clone();
-        tokio::task::spawn_blocking(move || storage.append(batch))
-            .await
-            .map_err(|join_error| StorageError::new(ErrorKind::Internal, join_error.to_string()))??
-    };
+    let report = if batch.is_empty() { Default::default() } else { state.storage.append(batch)? };
     refusals.into_result(&report)?;
     Ok(StatusCode::NO_CONTENT)
 }

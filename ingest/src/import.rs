@@ -2,21 +2,36 @@
 //! backfill, tests and `curl`. Samples without a timestamp get the time of the request.
 //! A syntax error refuses the whole body (nothing is stored), naming the line.
 
-use argus_model::SeriesSamples;
+use argus_model::{SeriesSamples, WriteBatch};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 
 use crate::error::{Error, Result};
 use crate::exposition::{self, ParsedSample};
-use crate::http::{IngestState, read_body, store};
-use crate::validate::Refusals;
+use crate::http::{IngestState, read_body, run_blocking, store};
+use crate::validate::{Refusals, close_series};
 
 pub(crate) async fn import(State(state): State<IngestState>, request: Request) -> Result<StatusCode> {
     let body = read_body(request, state.config.max_request_size.0).await?;
-    let text = std::str::from_utf8(&body).map_err(|e| Error::Parse(format!("body is not UTF-8: {e}")))?;
-    let parsed = exposition::parse(text).map_err(|e| Error::Parse(e.to_string()))?;
-    let batch = group_by_series(parsed, argus_model::time::now());
-    store(&state, batch, Refusals::default()).await
+    let now = argus_model::time::now();
+    run_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| Error::Parse(format!("body is not UTF-8: {e}")))?;
+        let parsed = exposition::parse(text).map_err(|e| Error::Parse(e.to_string()))?;
+        let series = group_by_series(parsed, now);
+        let mut batch = WriteBatch::new();
+        let mut refusals = Refusals::default();
+        for s in &series {
+            for label in &s.labels {
+                batch.push_label(&label.name, &label.value);
+            }
+            for &sample in &s.samples {
+                batch.push_sample(sample);
+            }
+            close_series(&mut batch, state.config.allow_utf8_names, &mut refusals);
+        }
+        store(&state, &batch, refusals)
+    })
+    .await
 }
 
 /// Groups consecutive samples of the same series, as exposition text lists them.

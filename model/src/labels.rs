@@ -96,14 +96,7 @@ impl Labels {
     /// versions, so it can place series on shards and nodes. Different sets can collide; users
     /// must compare the labels themselves on a hash match.
     pub fn stable_hash(&self) -> u64 {
-        let mut hasher = Xxh3::new();
-        for label in &self.0 {
-            hasher.update(label.name.as_bytes());
-            hasher.update(&[0xff]);
-            hasher.update(label.value.as_bytes());
-            hasher.update(&[0xff]);
-        }
-        hasher.digest()
+        hash_label_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     pub fn into_vec(self) -> Vec<Label> {
@@ -132,6 +125,18 @@ impl fmt::Display for Labels {
         }
         f.write_str("}")
     }
+}
+
+/// The stable hash of a sorted label set given as pairs (see [`Labels::stable_hash`]).
+pub fn hash_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut hasher = Xxh3::new();
+    for (name, value) in pairs {
+        hasher.update(name.as_bytes());
+        hasher.update(&[0xff]);
+        hasher.update(value.as_bytes());
+        hasher.update(&[0xff]);
+    }
+    hasher.digest()
 }
 
 /// True for a legacy Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.

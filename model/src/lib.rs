@@ -9,6 +9,7 @@ pub mod proto;
 pub mod sample;
 pub mod storage;
 pub mod time;
+pub mod write;
 
 pub use error::{ErrorKind, StorageError, prometheus_error_body};
 pub use labels::{Label, Labels, LabelsError, METRIC_NAME};
@@ -19,3 +20,4 @@ pub use storage::{
     SeriesSamples,
 };
 pub use time::TimeRange;
+pub use write::{BatchSeries, LabelRef, WriteBatch};

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::{ErrorKind, Labels, Matcher, Sample, StorageError, TimeRange};
+use crate::{ErrorKind, LabelRef, Labels, Matcher, Sample, StorageError, TimeRange, WriteBatch};
 
 /// The samples of one series in a write, in the order the sender gave them.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,10 +70,11 @@ pub struct AppendReport {
 }
 
 impl AppendReport {
-    pub fn reject(&mut self, reason: RejectReason, labels: &Labels, timestamp: i64) {
+    /// Counts a refused sample; the first of each reason is kept as an example.
+    pub fn reject(&mut self, reason: RejectReason, labels: &[LabelRef<'_>], timestamp: i64) {
         let count = &mut self.rejected[reason as usize];
         if *count == 0 {
-            self.examples.push(Rejection { reason, labels: labels.clone(), timestamp });
+            self.examples.push(Rejection { reason, labels: Labels::from_sorted_refs(labels), timestamp });
         }
         *count += 1;
     }
@@ -105,7 +106,7 @@ pub trait Appendable: Send + Sync {
     /// sync policy. Refused samples do not fail the call; they are counted in the report. An
     /// `Err` means nothing can be promised about the batch (e.g. the WAL could not be written)
     /// and the sender should retry it; re-appending identical samples is harmless.
-    fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError>;
+    fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError>;
 }
 
 /// Iterator over a series' samples in time order.
@@ -164,7 +165,8 @@ mod tests {
 
     #[test]
     fn report_keeps_one_example_per_reason_across_merges() {
-        let labels = Labels::from_pairs([("__name__", "x")]).unwrap();
+        let owned = Labels::from_pairs([("__name__", "x")]).unwrap();
+        let labels = owned.as_refs();
         let mut a = AppendReport { accepted: 2, ..Default::default() };
         a.reject(RejectReason::OutOfOrder, &labels, 1);
         a.reject(RejectReason::OutOfOrder, &labels, 2);

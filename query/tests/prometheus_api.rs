@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use argus_model::{Appendable, Labels, Sample, SeriesSamples};
+use argus_model::{Appendable, Labels, Sample, SeriesSamples, WriteBatch};
 use argus_query::{BuildInfo, QueryState, router};
 use argus_tsdb::{Shards, TsdbConfig};
 use axum::body::Body;
@@ -28,14 +28,13 @@ fn fixture() -> Fixture {
         labels: Labels::from_pairs(pairs.iter().copied()).unwrap(),
         samples: vec![Sample::new(t, 1.0)],
     };
-    let report = shards
-        .append(vec![
-            series(&[("__name__", "up"), ("job", "api")], T0),
-            series(&[("__name__", "up"), ("job", "web"), ("env", "dev")], T0),
-            series(&[("__name__", "http_requests_total"), ("job", "api"), ("path", "/a\nb")], T0),
-            series(&[("__name__", "late"), ("job", "batch")], T0 + 3_600_000),
-        ])
-        .unwrap();
+    let owned = [
+        series(&[("__name__", "up"), ("job", "api")], T0),
+        series(&[("__name__", "up"), ("job", "web"), ("env", "dev")], T0),
+        series(&[("__name__", "http_requests_total"), ("job", "api"), ("path", "/a\nb")], T0),
+        series(&[("__name__", "late"), ("job", "batch")], T0 + 3_600_000),
+    ];
+    let report = shards.append(&WriteBatch::from_series(&owned)).unwrap();
     assert_eq!(report.accepted, 4);
     let state = QueryState {
         storage: Arc::new(shards),

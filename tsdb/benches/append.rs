@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use argus_model::{Appendable, Labels, Sample, SeriesSamples};
+use argus_model::{Appendable, Labels, Sample, SeriesSamples, WriteBatch};
 use argus_tsdb::{FsyncPolicy, Shards, TsdbConfig};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -56,7 +56,7 @@ fn append(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || batch(&labels, &clock),
-                |batch| black_box(shards.append(batch).unwrap()),
+                |batch| black_box(shards.append(&WriteBatch::from_series(&batch)).unwrap()),
                 BatchSize::SmallInput,
             )
         });

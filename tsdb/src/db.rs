@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argus_model::{AppendReport, Labels, Matcher, Sample, SelectHints, SeriesSamples, TimeRange};
+use argus_model::{AppendReport, Labels, Matcher, Sample, SelectHints, TimeRange, WriteBatch};
 use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
 use parking_lot::Mutex;
 use tracing::{info, warn};
@@ -69,11 +69,12 @@ impl Db {
         Ok(Db { shard, state: Mutex::new(Shard { head, records: WalRecords::default() }), wal, metrics })
     }
 
-    /// Applies a batch to the head and appends its WAL records; returns the position to wait
-    /// for, or `None` when nothing new needs to become durable.
+    /// Applies the series `indices` of `batch` to the head and appends their WAL records;
+    /// returns the position to wait for, or `None` when nothing new needs to become durable.
     pub(crate) fn write(
         &self,
-        batch: &[SeriesSamples],
+        batch: &WriteBatch<'_>,
+        indices: &[u32],
         min_valid_time: i64,
         report: &mut AppendReport,
     ) -> Result<Option<Lsn>> {
@@ -82,8 +83,8 @@ impl Db {
         records.clear();
         let series_before = head.series_count();
         let accepted_before = report.accepted;
-        for series in batch {
-            head.append(&series.labels, &series.samples, min_valid_time, records, report);
+        for &index in indices {
+            head.append(batch.get(index as usize), min_valid_time, records, report);
         }
         let wal_error = |source| Error::Wal { shard: self.shard, source };
         let mut lsn = None;

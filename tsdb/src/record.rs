@@ -5,7 +5,7 @@
 //! samples by ref. A shard writes the series record of a batch before its samples record, so
 //! replay in WAL order always knows a ref before it sees samples for it.
 
-use argus_model::{Label, Labels, Sample};
+use argus_model::{Label, LabelRef, Labels, Sample};
 
 use crate::encoding::{Decoder, put_uvarint, put_varint};
 
@@ -35,15 +35,15 @@ impl SeriesRecordBuilder {
         self.buf.clear();
     }
 
-    pub fn push(&mut self, series_ref: u32, labels: &Labels) {
+    pub fn push(&mut self, series_ref: u32, labels: &[LabelRef<'_>]) {
         if self.buf.is_empty() {
             self.buf.push(TYPE_SERIES);
         }
         put_uvarint(&mut self.buf, u64::from(series_ref));
         put_uvarint(&mut self.buf, labels.len() as u64);
         for label in labels {
-            put_string(&mut self.buf, &label.name);
-            put_string(&mut self.buf, &label.value);
+            put_string(&mut self.buf, label.name);
+            put_string(&mut self.buf, label.value);
         }
     }
 
@@ -177,7 +177,7 @@ mod tests {
         fn series_records_round_trip(entries in prop::collection::vec((any::<u32>(), label_set()), 1..20)) {
             let mut builder = SeriesRecordBuilder::default();
             for (r, labels) in &entries {
-                builder.push(*r, labels);
+                builder.push(*r, &labels.as_refs());
             }
             let mut collected = Collected::default();
             decode(builder.record().unwrap(), &mut collected).unwrap();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use argus_model::{
-    AppendReport, Appendable, Labels, Matcher, Queryable, RejectReason, SelectHints, Series, SeriesSamples,
-    StorageError, TimeRange,
+    AppendReport, Appendable, Matcher, Queryable, RejectReason, SelectHints, Series, StorageError, TimeRange,
+    WriteBatch,
 };
 use tracing::warn;
 
@@ -102,8 +102,8 @@ impl Shards {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn shard_of(&self, labels: &Labels) -> usize {
-        (labels.stable_hash() % self.dbs.len() as u64) as usize
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash % self.dbs.len() as u64) as usize
     }
 
     fn min_valid_time(&self) -> i64 {
@@ -113,19 +113,19 @@ impl Shards {
         }
     }
 
-    fn append_batch(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport> {
-        let mut per_shard: Vec<Vec<SeriesSamples>> = (0..self.dbs.len()).map(|_| Vec::new()).collect();
-        for series in batch {
-            per_shard[self.shard_of(&series.labels)].push(series);
+    fn append_batch(&self, batch: &WriteBatch<'_>) -> Result<AppendReport> {
+        let mut per_shard: Vec<Vec<u32>> = (0..self.dbs.len()).map(|_| Vec::new()).collect();
+        for (index, series) in batch.iter().enumerate() {
+            per_shard[self.shard_of(series.hash)].push(index as u32);
         }
         let min_valid_time = self.min_valid_time();
         let mut report = AppendReport::default();
         let mut pending = Vec::new();
-        for (db, part) in self.dbs.iter().zip(&per_shard) {
-            if part.is_empty() {
+        for (db, indices) in self.dbs.iter().zip(&per_shard) {
+            if indices.is_empty() {
                 continue;
             }
-            if let Some(lsn) = db.write(part, min_valid_time, &mut report)? {
+            if let Some(lsn) = db.write(batch, indices, min_valid_time, &mut report)? {
                 pending.push((db, lsn));
             }
             if let Some(max) = db.max_time() {
@@ -154,7 +154,7 @@ fn shard_count(dir: &Path, config: &TsdbConfig) -> Result<usize> {
 }
 
 impl Appendable for Shards {
-    fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError> {
+    fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError> {
         Ok(self.append_batch(batch)?)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use argus_model::{
     Appendable, Labels, MatchOp, Matcher, Queryable, RejectReason, Sample, SelectHints, SeriesSamples,
-    TimeRange,
+    TimeRange, WriteBatch,
 };
 use argus_tsdb::{Shards, TsdbConfig};
 use proptest::prelude::*;
@@ -42,13 +42,13 @@ fn concurrent_appends_survive_reopen_with_and_without_close() {
             let shards = shards.clone();
             std::thread::spawn(move || {
                 for round in 0..50i64 {
-                    let batch = (0..25)
+                    let batch: Vec<SeriesSamples> = (0..25)
                         .map(|i| SeriesSamples {
                             labels: labels(w * 100 + i),
                             samples: vec![Sample::new(1000 + round, round as f64)],
                         })
                         .collect();
-                    assert_eq!(shards.append(batch).unwrap().accepted, 25);
+                    assert_eq!(shards.append(&WriteBatch::from_series(&batch)).unwrap().accepted, 25);
                 }
             })
         })
@@ -76,7 +76,8 @@ fn stale_markers_and_special_values_round_trip_through_the_wal() {
     let shards = Shards::open(dir.path(), &config(2)).unwrap();
     let values = [f64::NAN, argus_model::stale_nan(), f64::INFINITY, f64::NEG_INFINITY, -0.0, 1.5];
     let samples: Vec<Sample> = values.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
-    shards.append(vec![SeriesSamples { labels: labels(0), samples: samples.clone() }]).unwrap();
+    let owned = [SeriesSamples { labels: labels(0), samples: samples.clone() }];
+    shards.append(&WriteBatch::from_series(&owned)).unwrap();
     shards.close().unwrap();
     let shards = Shards::open(dir.path(), &config(2)).unwrap();
     let expected: Vec<(i64, u64)> = samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
@@ -127,7 +128,7 @@ proptest! {
         let mut shards = Shards::open(dir.path(), &config(3)).unwrap();
         let mut model = Stored::new();
         for (i, batch) in batches.iter().enumerate() {
-            let report = shards.append(batch.clone()).unwrap();
+            let report = shards.append(&WriteBatch::from_series(batch)).unwrap();
             let (accepted, rejected) = model_append(&mut model, batch);
             prop_assert_eq!(report.accepted, accepted);
             prop_assert_eq!(report.total_rejected(), rejected);

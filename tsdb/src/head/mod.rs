@@ -11,7 +11,7 @@ mod series;
 
 use std::collections::HashMap;
 
-use argus_model::{AppendReport, Labels, RejectReason, Sample};
+use argus_model::{AppendReport, BatchSeries, LabelRef, Labels, RejectReason, Sample};
 
 use crate::index::{Postings, SymbolId, Symbols};
 use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
@@ -38,28 +38,14 @@ impl WalRecords {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Head {
     symbols: Symbols,
     series: Vec<MemSeries>,
+    /// Series refs by the stable hash of their label set.
     by_hash: HashMap<u64, HashSlot>,
-    /// How label sets are hashed for `by_hash`; replaceable so tests can force collisions.
-    hash: fn(&Labels) -> u64,
     postings: Postings,
     max_time: Option<i64>,
-}
-
-impl Default for Head {
-    fn default() -> Self {
-        Self {
-            symbols: Symbols::default(),
-            series: Vec::new(),
-            by_hash: HashMap::new(),
-            hash: Labels::stable_hash,
-            postings: Postings::default(),
-            max_time: None,
-        }
-    }
 }
 
 impl Head {
@@ -81,30 +67,29 @@ impl Head {
     /// added to `wal` (a series entry if the series is new, then the samples).
     pub fn append(
         &mut self,
-        labels: &Labels,
-        samples: &[Sample],
+        series: BatchSeries<'_, '_>,
         min_valid_time: i64,
         wal: &mut WalRecords,
         report: &mut AppendReport,
     ) {
-        let series_ref = match self.lookup(labels) {
+        let series_ref = match self.lookup(series.labels, series.hash) {
             Some(series_ref) => series_ref,
             None => {
                 // A series that would receive nothing is not created.
-                if samples.iter().all(|s| s.t < min_valid_time) {
-                    for sample in samples {
-                        report.reject(RejectReason::TooOld, labels, sample.t);
+                if series.samples.iter().all(|s| s.t < min_valid_time) {
+                    for sample in series.samples {
+                        report.reject(RejectReason::TooOld, series.labels, sample.t);
                     }
                     return;
                 }
-                let series_ref = self.create(labels);
-                wal.series.push(series_ref, labels);
+                let series_ref = self.create(series.labels, series.hash);
+                wal.series.push(series_ref, series.labels);
                 series_ref
             }
         };
-        for &sample in samples {
+        for &sample in series.samples {
             if sample.t < min_valid_time {
-                report.reject(RejectReason::TooOld, labels, sample.t);
+                report.reject(RejectReason::TooOld, series.labels, sample.t);
                 continue;
             }
             match self.series[series_ref as usize].append(sample) {
@@ -114,7 +99,7 @@ impl Head {
                     report.accepted += 1;
                 }
                 Ok(Appended::Duplicate) => report.accepted += 1,
-                Err(reason) => report.reject(reason, labels, sample.t),
+                Err(reason) => report.reject(reason, series.labels, sample.t),
             }
         }
     }
@@ -122,7 +107,8 @@ impl Head {
     /// Re-creates a series read from the WAL and returns the ref it now has (the same one unless
     /// the WAL was written by a buggy or different version).
     pub fn replay_series(&mut self, labels: &Labels) -> u32 {
-        self.lookup(labels).unwrap_or_else(|| self.create(labels))
+        let (refs, hash) = (labels.as_refs(), labels.stable_hash());
+        self.lookup(&refs, hash).unwrap_or_else(|| self.create(&refs, hash))
     }
 
     /// Re-applies a sample read from the WAL. Ordering rules still apply (a resend logged twice
@@ -137,15 +123,15 @@ impl Head {
         true
     }
 
-    fn lookup(&self, labels: &Labels) -> Option<u32> {
+    fn lookup(&self, labels: &[LabelRef<'_>], hash: u64) -> Option<u32> {
         let matches = |series_ref: &u32| self.labels_equal(*series_ref, labels);
-        match self.by_hash.get(&(self.hash)(labels))? {
+        match self.by_hash.get(&hash)? {
             HashSlot::One(series_ref) => matches(series_ref).then_some(*series_ref),
             HashSlot::Collided(refs) => refs.iter().copied().find(|r| matches(r)),
         }
     }
 
-    fn labels_equal(&self, series_ref: u32, labels: &Labels) -> bool {
+    fn labels_equal(&self, series_ref: u32, labels: &[LabelRef<'_>]) -> bool {
         let stored = &self.series[series_ref as usize].labels;
         stored.len() == labels.len()
             && stored.iter().zip(labels).all(|(&(name, value), label)| {
@@ -153,13 +139,13 @@ impl Head {
             })
     }
 
-    fn create(&mut self, labels: &Labels) -> u32 {
+    fn create(&mut self, labels: &[LabelRef<'_>], hash: u64) -> u32 {
         let series_ref = u32::try_from(self.series.len()).expect("fewer than 2^32 series in a shard");
         let interned: Box<[(SymbolId, SymbolId)]> =
-            labels.iter().map(|l| (self.symbols.intern(&l.name), self.symbols.intern(&l.value))).collect();
+            labels.iter().map(|l| (self.symbols.intern(l.name), self.symbols.intern(l.value))).collect();
         self.postings.add(series_ref, &interned);
         self.series.push(MemSeries::new(interned));
-        match self.by_hash.entry((self.hash)(labels)) {
+        match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(HashSlot::One(series_ref));
             }
@@ -186,20 +172,33 @@ impl Head {
 
 #[cfg(test)]
 mod tests {
+    use argus_model::{SeriesSamples, WriteBatch};
+
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels::from_pairs(pairs.iter().copied()).unwrap()
+    fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesSamples {
+        SeriesSamples {
+            labels: Labels::from_pairs(pairs.iter().copied()).unwrap(),
+            samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        }
+    }
+
+    /// Appends owned series one by one, as a batch would.
+    fn append(head: &mut Head, owned: &[SeriesSamples], min_valid_time: i64) -> AppendReport {
+        let batch = WriteBatch::from_series(owned);
+        let mut wal = WalRecords::default();
+        let mut report = AppendReport::default();
+        for s in batch.iter() {
+            head.append(s, min_valid_time, &mut wal, &mut report);
+        }
+        report
     }
 
     #[test]
-    fn append_creates_series_once_and_logs_only_accepted_samples() {
+    fn append_creates_series_once_and_counts_refusals() {
         let mut head = Head::default();
-        let mut wal = WalRecords::default();
-        let mut report = AppendReport::default();
-        let up = labels(&[("__name__", "up"), ("job", "a")]);
-        head.append(&up, &[Sample::new(10, 1.0), Sample::new(5, 1.0)], 0, &mut wal, &mut report);
-        head.append(&up, &[Sample::new(20, 1.0)], 0, &mut wal, &mut report);
+        let up = [("__name__", "up"), ("job", "a")];
+        let report = append(&mut head, &[series(&up, &[(10, 1.0), (5, 1.0)]), series(&up, &[(20, 1.0)])], 0);
         assert_eq!(head.series_count(), 1);
         assert_eq!(report.accepted, 2);
         assert_eq!(report.rejected_count(RejectReason::OutOfOrder), 1);
@@ -209,9 +208,11 @@ mod tests {
     #[test]
     fn too_old_samples_are_refused_and_create_no_series() {
         let mut head = Head::default();
+        let owned = [series(&[("__name__", "x")], &[(5, 1.0)])];
+        let batch = WriteBatch::from_series(&owned);
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
-        head.append(&labels(&[("__name__", "x")]), &[Sample::new(5, 1.0)], 10, &mut wal, &mut report);
+        head.append(batch.get(0), 10, &mut wal, &mut report);
         assert_eq!(head.series_count(), 0);
         assert!(wal.series.record().is_none() && wal.samples.record().is_none());
         assert_eq!(report.rejected_count(RejectReason::TooOld), 1);
@@ -219,20 +220,26 @@ mod tests {
 
     #[test]
     fn hash_collisions_keep_series_apart() {
-        let mut head = Head { hash: |_| 42, ..Head::default() };
+        let mut head = Head::default();
+        let owned = [
+            series(&[("__name__", "a")], &[(1, 1.0)]),
+            series(&[("__name__", "b")], &[(1, 2.0)]),
+            series(&[("__name__", "c")], &[(1, 3.0)]),
+            series(&[("__name__", "b")], &[(2, 2.0)]),
+        ];
+        let batch = WriteBatch::from_series(&owned);
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
-        let a = labels(&[("__name__", "a")]);
-        let b = labels(&[("__name__", "b")]);
-        let c = labels(&[("__name__", "c")]);
-        head.append(&a, &[Sample::new(1, 1.0)], 0, &mut wal, &mut report);
-        head.append(&b, &[Sample::new(1, 2.0)], 0, &mut wal, &mut report);
-        head.append(&c, &[Sample::new(1, 3.0)], 0, &mut wal, &mut report);
-        head.append(&b, &[Sample::new(2, 2.0)], 0, &mut wal, &mut report);
+        // Every label set gets the same hash, as a real collision would.
+        for s in batch.iter() {
+            head.append(BatchSeries { hash: 42, ..s }, 0, &mut wal, &mut report);
+        }
         assert_eq!(report.accepted, 4);
         assert_eq!(head.series_count(), 3);
-        assert_eq!((head.lookup(&a), head.lookup(&b), head.lookup(&c)), (Some(0), Some(1), Some(2)));
-        assert_eq!(head.labels_of(1), b);
-        assert_eq!(head.lookup(&labels(&[("__name__", "d")])), None);
+        let find = |i: usize| head.lookup(batch.get(i).labels, 42);
+        assert_eq!((find(0), find(1), find(2), find(3)), (Some(0), Some(1), Some(2), Some(1)));
+        assert_eq!(head.labels_of(1), owned[1].labels);
+        let d = Labels::from_pairs([("__name__", "d")]).unwrap();
+        assert_eq!(head.lookup(&d.as_refs(), 42), None);
     }
 }

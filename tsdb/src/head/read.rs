@@ -122,7 +122,7 @@ impl Iterator for ChunksIter {
 
 #[cfg(test)]
 mod tests {
-    use argus_model::{AppendReport, MatchOp};
+    use argus_model::{AppendReport, MatchOp, SeriesSamples, WriteBatch};
 
     use super::*;
     use crate::head::WalRecords;
@@ -131,13 +131,18 @@ mod tests {
     type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);
 
     fn head_with(series: &[TestSeries]) -> Head {
+        let owned: Vec<SeriesSamples> = series
+            .iter()
+            .map(|(labels, times)| SeriesSamples {
+                labels: Labels::from_pairs(labels.iter().copied()).unwrap(),
+                samples: times.iter().map(|&t| Sample::new(t, t as f64)).collect(),
+            })
+            .collect();
         let mut head = Head::default();
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
-        for (labels, times) in series {
-            let labels = Labels::from_pairs(labels.iter().copied()).unwrap();
-            let samples: Vec<Sample> = times.iter().map(|&t| Sample::new(t, t as f64)).collect();
-            head.append(&labels, &samples, i64::MIN, &mut wal, &mut report);
+        for s in WriteBatch::from_series(&owned).iter() {
+            head.append(s, i64::MIN, &mut wal, &mut report);
         }
         head
     }
