@@ -16,14 +16,13 @@ pub(crate) fn close_series(batch: &mut WriteBatch<'_>, allow_utf8_names: bool, r
         refusals.invalid_series(reason, samples);
         return;
     }
-    let labels = batch.open_labels().to_vec();
     if let Err(error) = batch.finish_series() {
         let reason = match error {
             LabelsError::DuplicateName(name) => format!("duplicate label name {name:?}"),
             LabelsError::Empty => "empty label set".to_string(),
             LabelsError::EmptyName => "empty label name".to_string(),
         };
-        refusals.invalid_series(format!("{reason} in series {}", describe(&labels)), samples);
+        refusals.invalid_series(reason, samples);
     }
 }
 
