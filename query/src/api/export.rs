@@ -3,15 +3,18 @@
 //! `{"metric":{"__name__":"up","job":"a"},"values":[1,0.5],"timestamps":[1700000000000,1700000015000]}`.
 //! Timestamps are milliseconds; values are JSON numbers, except `"NaN"`, `"+Inf"` and `"-Inf"`
 //! as strings (JSON has no such numbers). Used for migration, debugging and by `argus bench
-//! verify` and the end-to-end tests to check samples exactly.
+//! verify` and the end-to-end tests to check samples exactly. The body streams: memory stays
+//! bounded by the selected chunks, not the size of the JSON.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use argus_model::{Labels, SelectHints};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::QueryState;
@@ -23,7 +26,7 @@ pub async fn export(
     State(state): State<QueryState>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(query.as_deref(), &body);
     let selectors = params.selectors()?;
     if selectors.is_empty() {
@@ -31,7 +34,9 @@ pub async fn export(
     }
     let hints = SelectHints { range: params.time_range()?, labels_only: false };
     let storage = state.storage.clone();
-    let lines = blocking(move || {
+    // Selecting first lets a storage error still become a proper API error; samples are
+    // decoded and sent while the body streams.
+    let series = blocking(move || {
         // A series matched by several selectors is exported once.
         let mut by_labels = BTreeMap::new();
         for matchers in &selectors {
@@ -39,15 +44,41 @@ pub async fn export(
                 by_labels.entry(series.labels.clone()).or_insert(series);
             }
         }
-        let mut out = String::new();
-        for (labels, series) in by_labels {
-            out.push_str(&export_line(&labels, series.samples));
-            out.push('\n');
-        }
-        Ok(out)
+        Ok(by_labels)
     })
     .await?;
-    Ok(([(header::CONTENT_TYPE, "application/stream+json")], lines))
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = String::new();
+        for (labels, series) in series {
+            chunk.push_str(&export_line(&labels, series.samples));
+            chunk.push('\n');
+            if chunk.len() >= CHUNK_BYTES
+                && sender.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err()
+            {
+                return; // The client went away.
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = sender.blocking_send(Ok(Bytes::from(chunk)));
+        }
+    });
+    let body = Body::from_stream(ChannelStream(receiver));
+    Ok(([(header::CONTENT_TYPE, "application/stream+json")], body).into_response())
+}
+
+/// Lines are sent in chunks of about this size.
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// The receiving end of the exporter's channel as a body stream.
+struct ChannelStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for ChannelStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 fn export_line(labels: &Labels, samples: impl Iterator<Item = argus_model::Sample>) -> String {
