@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use argus_ingest::IngestConfig;
+use argus_query::QueryConfig;
 use argus_tsdb::TsdbConfig;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
+    pub query: QueryConfig,
     pub log: LogConfig,
 }
 
@@ -29,6 +31,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -76,6 +79,9 @@ impl Config {
         }
         if self.storage.tsdb.wal.segment_size.0 < 64 << 10 {
             bail!("storage.tsdb.wal.segment_size must be at least 64KiB");
+        }
+        if self.query.max_samples == 0 {
+            bail!("query.max_samples must be positive");
         }
         if self.ingest.max_request_size.0 == 0 {
             bail!("ingest.max_request_size must be positive");

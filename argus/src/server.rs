@@ -42,13 +42,8 @@ pub fn app(config: &Config, storage: Arc<Shards>) -> Router {
         ingest: ingest.metrics.clone(),
         http: http_metrics.clone(),
     };
-    let query = QueryState {
-        storage,
-        build_info: Arc::new(BuildInfo {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            revision: String::new(),
-        }),
-    };
+    let build_info = BuildInfo { version: env!("CARGO_PKG_VERSION").to_string(), revision: String::new() };
+    let query = QueryState::new(storage, &config.query, build_info);
     Router::new()
         .merge(argus_ingest::router(ingest))
         .merge(argus_query::router(query))

@@ -102,6 +102,34 @@ impl Labels {
     pub fn into_vec(self) -> Vec<Label> {
         self.0
     }
+
+    /// The set without the labels named in `names`.
+    pub fn without<S: AsRef<str>>(&self, names: &[S]) -> Labels {
+        Labels(self.0.iter().filter(|l| !names.iter().any(|n| n.as_ref() == l.name)).cloned().collect())
+    }
+
+    /// Only the labels named in `names`.
+    pub fn keep_only<S: AsRef<str>>(&self, names: &[S]) -> Labels {
+        Labels(self.0.iter().filter(|l| names.iter().any(|n| n.as_ref() == l.name)).cloned().collect())
+    }
+
+    pub fn without_metric_name(&self) -> Labels {
+        self.without(&[METRIC_NAME])
+    }
+
+    /// The set with label `name` set to `value`, or removed when `value` is empty.
+    pub fn with(&self, name: &str, value: &str) -> Labels {
+        let mut labels = self.0.clone();
+        match labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) if value.is_empty() => {
+                labels.remove(i);
+            }
+            Ok(i) => labels[i].value = value.to_string(),
+            Err(_) if value.is_empty() => {}
+            Err(i) => labels.insert(i, Label::new(name, value)),
+        }
+        Labels(labels)
+    }
 }
 
 impl<'a> IntoIterator for &'a Labels {
@@ -180,6 +208,20 @@ mod tests {
         let d = Labels::from_pairs([("ab", "1")]).unwrap();
         let e = Labels::from_pairs([("a", "b1")]).unwrap();
         assert_ne!(d.stable_hash(), e.stable_hash());
+    }
+
+    #[test]
+    fn derived_sets() {
+        let labels = Labels::from_pairs([("__name__", "up"), ("job", "a"), ("zone", "z")]).unwrap();
+        assert_eq!(labels.without(&["job"]).to_string(), r#"{__name__="up", zone="z"}"#);
+        assert_eq!(labels.keep_only(&["job", "nope"]).to_string(), r#"{job="a"}"#);
+        assert_eq!(labels.without_metric_name().to_string(), r#"{job="a", zone="z"}"#);
+        assert_eq!(labels.with("job", "b").get("job"), Some("b"));
+        assert_eq!(labels.with("job", "").get("job"), None);
+        assert_eq!(
+            labels.with("instance", "i").to_string(),
+            r#"{__name__="up", instance="i", job="a", zone="z"}"#
+        );
     }
 
     #[test]

@@ -1,7 +1,12 @@
-//! The query service: Prometheus-compatible read APIs over `argus_model::Queryable`, so local
-//! shards and (later) remote nodes answer the same way. PromQL evaluation, LogQL and SQL come
-//! with later work; this crate never depends on an engine crate.
+//! The query service: PromQL evaluation and the Prometheus-compatible HTTP API over
+//! `argus_model::Queryable`, so local shards and (later) remote nodes answer the same way.
+//! LogQL and SQL come with later work; this crate never depends on an engine crate.
 
 pub mod api;
+mod config;
+mod error;
+pub mod promql;
 
 pub use api::{BuildInfo, QueryState, router};
+pub use config::QueryConfig;
+pub use error::{Error, Result};

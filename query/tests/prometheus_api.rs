@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use argus_model::{Appendable, Labels, Sample, SeriesSamples, WriteBatch};
-use argus_query::{BuildInfo, QueryState, router};
+use argus_query::{BuildInfo, QueryConfig, QueryState, router};
 use argus_tsdb::{Shards, TsdbConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -36,10 +36,8 @@ fn fixture() -> Fixture {
     ];
     let report = shards.append(&WriteBatch::from_series(&owned)).unwrap();
     assert_eq!(report.accepted, 4);
-    let state = QueryState {
-        storage: Arc::new(shards),
-        build_info: Arc::new(BuildInfo { version: "9.9.9".into(), revision: "abc".into() }),
-    };
+    let build_info = BuildInfo { version: "9.9.9".into(), revision: "abc".into() };
+    let state = QueryState::new(Arc::new(shards), &QueryConfig::default(), build_info);
     Fixture { app: router(state), _dir: dir }
 }
 

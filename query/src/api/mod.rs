@@ -6,6 +6,7 @@ mod error;
 mod export;
 mod params;
 mod prom;
+mod promql;
 
 use std::sync::Arc;
 
@@ -14,6 +15,9 @@ use axum::Router;
 use axum::routing::get;
 
 pub use error::ApiError;
+
+use crate::config::QueryConfig;
+use crate::promql::Engine;
 
 /// What `/api/v1/status/buildinfo` reports.
 #[derive(Debug, Clone)]
@@ -25,11 +29,21 @@ pub struct BuildInfo {
 #[derive(Clone)]
 pub struct QueryState {
     pub storage: Arc<dyn Queryable>,
+    pub engine: Arc<Engine>,
     pub build_info: Arc<BuildInfo>,
+}
+
+impl QueryState {
+    pub fn new(storage: Arc<dyn Queryable>, config: &QueryConfig, build_info: BuildInfo) -> Self {
+        let engine = Arc::new(Engine::new(storage.clone(), config.engine_options()));
+        Self { storage, engine, build_info: Arc::new(build_info) }
+    }
 }
 
 pub fn router(state: QueryState) -> Router {
     Router::new()
+        .route("/api/v1/query", get(promql::query).post(promql::query))
+        .route("/api/v1/query_range", get(promql::query_range).post(promql::query_range))
         .route("/api/v1/series", get(prom::series).post(prom::series))
         .route("/api/v1/labels", get(prom::labels).post(prom::labels))
         .route("/api/v1/label/{name}/values", get(prom::label_values))

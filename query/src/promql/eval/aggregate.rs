@@ -1,0 +1,166 @@
+//! Aggregation operators: `sum min max avg group stddev stdvar count count_values topk bottomk
+//! quantile`, with `by`/`without` grouping, as Prometheus evaluates them.
+
+use std::collections::HashMap;
+
+use argus_model::labels::is_valid_label_name;
+use argus_model::{Labels, METRIC_NAME};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use super::{Evaluator, compare_nan_last};
+use crate::error::{Error, Result};
+use crate::promql::functions::{kahan_sum, mean, quantile, variance};
+use crate::promql::value::{Value, Vector, VectorSample, format_float};
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Result<Value> {
+    let op = agg.op.to_string();
+    let param = match &agg.param {
+        Some(param) => Some(ev.eval(param, t)?),
+        None => None,
+    };
+    let input = ev.eval_vector(&agg.expr, t)?;
+    let grouping = Grouping::new(&agg.modifier);
+    let out = match op.as_str() {
+        "topk" | "bottomk" => select_k(input, &grouping, scalar_param(&param, &op)?, op == "topk", t),
+        "count_values" => count_values(input, &grouping, string_param(&param)?, t)?,
+        "quantile" => {
+            let phi = scalar_param(&param, &op)?;
+            fold_groups(input, &grouping, t, |values| quantile(phi, values))
+        }
+        _ => {
+            let reducer = reducer(&op)?;
+            fold_groups(input, &grouping, t, reducer)
+        }
+    };
+    Ok(Value::Vector(out))
+}
+
+fn scalar_param(param: &Option<Value>, op: &str) -> Result<f64> {
+    match param {
+        Some(Value::Scalar { v, .. }) => Ok(*v),
+        _ => Err(Error::Execution(format!("{op} needs a scalar parameter"))),
+    }
+}
+
+fn string_param(param: &Option<Value>) -> Result<&str> {
+    match param {
+        Some(Value::String { v, .. }) => Ok(v),
+        _ => Err(Error::Execution("count_values needs a string parameter".into())),
+    }
+}
+
+/// How series are grouped: the labels a group keeps.
+enum Grouping<'a> {
+    All,
+    By(&'a [String]),
+    Without(&'a [String]),
+}
+
+impl<'a> Grouping<'a> {
+    fn new(modifier: &'a Option<LabelModifier>) -> Self {
+        match modifier {
+            None => Grouping::All,
+            Some(LabelModifier::Include(labels)) => Grouping::By(&labels.labels),
+            Some(LabelModifier::Exclude(labels)) => Grouping::Without(&labels.labels),
+        }
+    }
+
+    fn key(&self, labels: &Labels) -> Labels {
+        match self {
+            Grouping::All => Labels::empty(),
+            Grouping::By(names) => labels.keep_only(names),
+            Grouping::Without(names) => {
+                let mut dropped: Vec<&str> = names.iter().map(String::as_str).collect();
+                dropped.push(METRIC_NAME);
+                labels.without(&dropped)
+            }
+        }
+    }
+}
+
+/// Groups in order of first appearance, each with its members.
+fn group(input: Vector, grouping: &Grouping<'_>) -> Vec<(Labels, Vector)> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vector)> = Vec::new();
+    for sample in input {
+        let key = grouping.key(&sample.labels);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(sample),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![sample]));
+            }
+        }
+    }
+    groups
+}
+
+/// One output sample per group: the group's labels and `reduce` of its values.
+fn fold_groups(input: Vector, grouping: &Grouping<'_>, t: i64, reduce: impl Fn(&mut [f64]) -> f64) -> Vector {
+    group(input, grouping)
+        .into_iter()
+        .map(|(labels, members)| {
+            let mut values: Vec<f64> = members.iter().map(|s| s.v).collect();
+            VectorSample { labels, t, v: reduce(&mut values) }
+        })
+        .collect()
+}
+
+fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
+    Ok(match op {
+        "sum" => |values: &mut [f64]| kahan_sum(values.iter().copied()),
+        "avg" => |values: &mut [f64]| mean(values.iter().copied()).unwrap_or(f64::NAN),
+        "min" => min,
+        "max" => max,
+        "count" => |values: &mut [f64]| values.len() as f64,
+        "group" => |_: &mut [f64]| 1.0,
+        "stdvar" => |values: &mut [f64]| variance(values.iter().copied()).unwrap_or(f64::NAN),
+        "stddev" => |values: &mut [f64]| variance(values.iter().copied()).unwrap_or(f64::NAN).sqrt(),
+        other => return Err(Error::Execution(format!("aggregation {other} is not supported"))),
+    })
+}
+
+/// Minimum where NaN loses to any number (a group of NaNs stays NaN).
+fn min(values: &mut [f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc })
+}
+
+fn max(values: &mut [f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc })
+}
+
+/// `topk`/`bottomk`: the `k` largest (smallest) members of each group, keeping their labels,
+/// each group's selection sorted from the most extreme; NaN ranks last.
+fn select_k(input: Vector, grouping: &Grouping<'_>, k: f64, largest: bool, t: i64) -> Vector {
+    if k.is_nan() || k < 1.0 {
+        return Vec::new();
+    }
+    let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
+    let mut out = Vec::new();
+    for (_, mut members) in group(input, grouping) {
+        members.sort_by(|a, b| compare_nan_last(a.v, b.v, largest));
+        out.extend(members.into_iter().take(k).map(|s| VectorSample { t, ..s }));
+    }
+    out
+}
+
+/// `count_values("label", v)`: per group, how many members have each value, the value
+/// (formatted as Prometheus prints floats) in `label`.
+fn count_values(input: Vector, grouping: &Grouping<'_>, label: &str, t: i64) -> Result<Vector> {
+    if !is_valid_label_name(label) {
+        return Err(Error::Execution(format!("invalid label name \"{label}\"")));
+    }
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<VectorSample> = Vec::new();
+    for sample in input {
+        let labels = grouping.key(&sample.labels).with(label, &format_float(sample.v));
+        match index.get(&labels) {
+            Some(&i) => out[i].v += 1.0,
+            None => {
+                index.insert(labels.clone(), out.len());
+                out.push(VectorSample { labels, t, v: 1.0 });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,264 @@
+//! Function calls: argument evaluation and dispatch to the kernels in `promql::functions`,
+//! with Prometheus's rules for defaults, result labels (most functions drop the metric name)
+//! and `absent`'s labels.
+
+use std::collections::{HashMap, HashSet};
+
+use argus_model::{Labels, METRIC_NAME};
+use promql_parser::label::MatchOp as ParsedOp;
+use promql_parser::parser::{Call, Expr};
+
+use super::{Evaluator, compare_nan_last};
+use crate::error::{Error, Result};
+use crate::promql::functions;
+use crate::promql::value::{Matrix, Value, Vector, VectorSample};
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value> {
+    let name = call.func.name;
+    let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
+    if functions::is_range_function(name) {
+        return range_function(ev, name, &args, t).map(Value::Vector);
+    }
+    if let Some(f) = functions::simple_function(name) {
+        let vector = ev.eval_vector(args[0], t)?;
+        return unique(map_values(vector, t, f));
+    }
+    if let Some(f) = functions::date_function(name) {
+        let vector = match args.first() {
+            Some(arg) => ev.eval_vector(arg, t)?,
+            None => vec![VectorSample { labels: Labels::empty(), t, v: t as f64 / 1000.0 }],
+        };
+        return unique(map_values(vector, t, f));
+    }
+    match name {
+        "time" => Ok(Value::Scalar { t, v: t as f64 / 1000.0 }),
+        "pi" => Ok(Value::Scalar { t, v: std::f64::consts::PI }),
+        "vector" => Ok(Value::Vector(vec![VectorSample {
+            labels: Labels::empty(),
+            t,
+            v: ev.eval_scalar(args[0], t)?,
+        }])),
+        "scalar" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            Ok(Value::Scalar { t, v: if vector.len() == 1 { vector[0].v } else { f64::NAN } })
+        }
+        "timestamp" => {
+            // Samples straight from a selector still carry their own timestamps.
+            let vector = ev.eval_vector(args[0], t)?;
+            unique(
+                vector
+                    .into_iter()
+                    .map(|s| VectorSample {
+                        labels: s.labels.without_metric_name(),
+                        t,
+                        v: s.t as f64 / 1000.0,
+                    })
+                    .collect(),
+            )
+        }
+        "absent" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            Ok(Value::Vector(absent(vector.is_empty(), args[0], t)))
+        }
+        "absent_over_time" => {
+            let matrix = eval_matrix(ev, args[0], t)?;
+            Ok(Value::Vector(absent(matrix.is_empty(), args[0], t)))
+        }
+        "sort" | "sort_desc" => {
+            let mut vector = ev.eval_vector(args[0], t)?;
+            sort_by_value(&mut vector, name == "sort_desc");
+            Ok(Value::Vector(vector))
+        }
+        "round" => {
+            let to_nearest = match args.get(1) {
+                Some(arg) => ev.eval_scalar(arg, t)?,
+                None => 1.0,
+            };
+            let vector = ev.eval_vector(args[0], t)?;
+            unique(map_values(vector, t, |v| functions::round(v, to_nearest)))
+        }
+        "clamp" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            let (min, max) = (ev.eval_scalar(args[1], t)?, ev.eval_scalar(args[2], t)?);
+            if max < min {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            unique(map_values(vector, t, |v| functions::clamp(v, min, max)))
+        }
+        "clamp_min" | "clamp_max" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            let bound = ev.eval_scalar(args[1], t)?;
+            let (min, max) =
+                if name == "clamp_min" { (bound, f64::INFINITY) } else { (f64::NEG_INFINITY, bound) };
+            unique(map_values(vector, t, |v| functions::clamp(v, min, max)))
+        }
+        "label_replace" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            let [dst, replacement, src, regex] = [1, 2, 3, 4].map(|i| string_arg(args[i]));
+            let replace =
+                functions::LabelReplace::new(dst, replacement, src, regex).map_err(Error::BadData)?;
+            unique(
+                vector
+                    .into_iter()
+                    .map(|s| VectorSample { labels: replace.apply(&s.labels), t, v: s.v })
+                    .collect(),
+            )
+        }
+        "label_join" => {
+            let vector = ev.eval_vector(args[0], t)?;
+            let (dst, separator) = (string_arg(args[1]), string_arg(args[2]));
+            let sources: Vec<&str> = args[3..].iter().map(|a| string_arg(a)).collect();
+            let mut out = Vec::with_capacity(vector.len());
+            for s in vector {
+                let labels =
+                    functions::label_join(&s.labels, dst, separator, &sources).map_err(Error::BadData)?;
+                out.push(VectorSample { labels, t, v: s.v });
+            }
+            unique(out)
+        }
+        "histogram_quantile" => {
+            let phi = ev.eval_scalar(args[0], t)?;
+            let vector = ev.eval_vector(args[1], t)?;
+            Ok(Value::Vector(histogram_quantile(phi, vector, t)))
+        }
+        other => Err(Error::BadData(format!("function \"{other}\" is not supported"))),
+    }
+}
+
+/// A function over a range vector, applied to each series: the result drops the metric name
+/// (except `last_over_time`, which returns a sample of the series).
+fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], t: i64) -> Result<Vector> {
+    // The range vector is the first argument except for quantile_over_time(φ, v[...]).
+    let matrix_index = usize::from(name == "quantile_over_time");
+    let mut params = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if i != matrix_index {
+            params.push(ev.eval_scalar(arg, t)?);
+        }
+    }
+    let (range_start, range_end, matrix) = range_arg(ev, args[matrix_index], t)?;
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let mut out = Vec::new();
+    for series in matrix {
+        if let Some(v) = functions::range_function(name, &series.samples, range_start, range_end, &params) {
+            let labels = if keep_name { series.labels } else { series.labels.without_metric_name() };
+            out.push(VectorSample { labels, t, v });
+        }
+    }
+    check_unique(&out)?;
+    Ok(out)
+}
+
+/// Evaluates a range-vector argument and the window it covers: `(start, end]` in ms.
+fn range_arg(ev: &mut Evaluator<'_>, arg: &Expr, t: i64) -> Result<(i64, i64, Matrix)> {
+    let (end, range) = match arg {
+        Expr::MatrixSelector(ms) => {
+            (ev.effective_time(&ms.vs.at, &ms.vs.offset, t), ms.range.as_millis() as i64)
+        }
+        Expr::Subquery(sq) => (ev.effective_time(&sq.at, &sq.offset, t), sq.range.as_millis() as i64),
+        Expr::Paren(p) => return range_arg(ev, &p.expr, t),
+        _ => return Err(Error::Execution("expected a range vector argument".into())),
+    };
+    Ok((end - range, end, eval_matrix(ev, arg, t)?))
+}
+
+fn eval_matrix(ev: &mut Evaluator<'_>, arg: &Expr, t: i64) -> Result<Matrix> {
+    match ev.eval(arg, t)? {
+        Value::Matrix(matrix) => Ok(matrix),
+        other => Err(Error::Execution(format!("expected a range vector, got a {}", other.type_name()))),
+    }
+}
+
+fn string_arg(arg: &Expr) -> &str {
+    match arg {
+        Expr::StringLiteral(s) => &s.val,
+        Expr::Paren(p) => string_arg(&p.expr),
+        _ => "",
+    }
+}
+
+/// Applies `f` to every value; the metric name is dropped.
+fn map_values(vector: Vector, t: i64, f: impl Fn(f64) -> f64) -> Vector {
+    vector
+        .into_iter()
+        .map(|s| VectorSample { labels: s.labels.without_metric_name(), t, v: f(s.v) })
+        .collect()
+}
+
+/// A function result whose label sets collide (after dropping names) is an error in PromQL.
+fn check_unique(vector: &Vector) -> Result<()> {
+    let mut seen = HashSet::with_capacity(vector.len());
+    if vector.iter().any(|s| !seen.insert(&s.labels)) {
+        return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
+    }
+    Ok(())
+}
+
+fn unique(vector: Vector) -> Result<Value> {
+    check_unique(&vector)?;
+    Ok(Value::Vector(vector))
+}
+
+/// `absent`'s answer: nothing when there is data, else one sample labelled with the
+/// selector's equality matchers (other than the metric name, and only names set once).
+fn absent(has_no_data: bool, arg: &Expr, t: i64) -> Vector {
+    if !has_no_data {
+        return Vec::new();
+    }
+    let selector = match arg {
+        Expr::VectorSelector(vs) => Some(vs),
+        Expr::MatrixSelector(ms) => Some(&ms.vs),
+        _ => None,
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut repeated: HashSet<String> = HashSet::new();
+    for m in selector.map(|vs| vs.matchers.matchers.as_slice()).unwrap_or_default() {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if pairs.iter().any(|(n, _)| *n == m.name) {
+            repeated.insert(m.name.clone());
+        }
+        if matches!(m.op, ParsedOp::Equal) {
+            pairs.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    pairs.retain(|(n, _)| !repeated.contains(n));
+    let labels = Labels::from_pairs(pairs).unwrap_or_default();
+    vec![VectorSample { labels, t, v: 1.0 }]
+}
+
+/// `sort`/`sort_desc`: by value, NaN last either way.
+fn sort_by_value(vector: &mut Vector, descending: bool) {
+    vector.sort_by(|a, b| compare_nan_last(a.v, b.v, descending));
+}
+
+/// `histogram_quantile` over classic buckets: series grouped by their labels without `le`
+/// (and the metric name); series without a parseable `le` are left out.
+fn histogram_quantile(phi: f64, vector: Vector, t: i64) -> Vector {
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, Vec<(f64, f64)>> = HashMap::new();
+    for sample in vector {
+        let Some(upper) = sample.labels.get("le").and_then(parse_bound) else { continue };
+        let key = sample.labels.without(&["le", METRIC_NAME]);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push((upper, sample.v));
+    }
+    order
+        .into_iter()
+        .map(|labels| {
+            let mut buckets = groups.remove(&labels).unwrap_or_default();
+            VectorSample { v: functions::bucket_quantile(phi, &mut buckets), labels, t }
+        })
+        .collect()
+}
+
+fn parse_bound(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}

@@ -1,0 +1,163 @@
+//! PromQL evaluation over `argus_model::Queryable` with Prometheus 3.x semantics. Parsing is
+//! the `promql-parser` crate's; evaluation is ours.
+//!
+//! A query is evaluated step by step, each step exactly as an instant query at that time would
+//! be (Prometheus's rule for range queries). Before the first step, every selector's data for
+//! the whole query range is fetched once (the window each needs is planned from the AST:
+//! offsets, `@`, ranges, subqueries, the lookback delta), so steps only search in memory.
+//! Limits: at most 11 000 points per series in a range query, `max_samples` samples loaded
+//! per query, and a `timeout` checked between steps.
+
+mod eval;
+pub(crate) mod functions;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argus_model::{Labels, Queryable, Sample};
+use promql_parser::parser::{self, Expr, value::ValueType};
+
+use crate::error::{Error, Result};
+use eval::Evaluator;
+use value::{RangeSeries, Value};
+
+/// Most points a range query may return per series, as Prometheus.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for the latest sample.
+    pub lookback_delta: Duration,
+    /// Most samples a query may load; beyond, it fails with an `execution` error.
+    pub max_samples: usize,
+    /// Longest a query may run; beyond, it fails with a `timeout` error.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[1h:]`), Prometheus's evaluation interval.
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Engine {
+    storage: Arc<dyn Queryable>,
+    options: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(storage: Arc<dyn Queryable>, options: EngineOptions) -> Self {
+        Self { storage, options }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Evaluates `query` at `time` (ms).
+    pub fn instant(&self, query: &str, time: i64) -> Result<Value> {
+        self.instant_within(query, time, self.options.timeout)
+    }
+
+    /// [`Engine::instant`] with a timeout shorter than the engine's.
+    pub fn instant_within(&self, query: &str, time: i64, timeout: Duration) -> Result<Value> {
+        let expr = parse(query)?;
+        let deadline = Instant::now() + timeout.min(self.options.timeout);
+        let mut evaluator =
+            Evaluator::new(self.storage.as_ref(), &self.options, &expr, time, time, deadline)?;
+        Ok(match evaluator.eval(&expr, time)? {
+            // Results carry the evaluation time, not the time of the samples they came from.
+            Value::Vector(vector) => {
+                Value::Vector(vector.into_iter().map(|s| value::VectorSample { t: time, ..s }).collect())
+            }
+            other => other,
+        })
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive) into a matrix.
+    pub fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Value> {
+        self.range_within(query, start, end, step, self.options.timeout)
+    }
+
+    /// [`Engine::range`] with a timeout shorter than the engine's.
+    pub fn range_within(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Duration,
+    ) -> Result<Value> {
+        if step <= 0 {
+            return Err(Error::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .into(),
+            ));
+        }
+        if end < start {
+            return Err(Error::BadData("end timestamp must not be before start time".into()));
+        }
+        if (end - start) / step > MAX_POINTS_PER_SERIES {
+            return Err(Error::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                    .into(),
+            ));
+        }
+        let expr = parse(query)?;
+        match expr.value_type() {
+            ValueType::Vector | ValueType::Scalar => {}
+            other => {
+                let name = if other == ValueType::Matrix { "range vector" } else { "string" };
+                return Err(Error::BadData(format!(
+                    "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+                )));
+            }
+        }
+        let deadline = Instant::now() + timeout.min(self.options.timeout);
+        let mut evaluator =
+            Evaluator::new(self.storage.as_ref(), &self.options, &expr, start, end, deadline)?;
+        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut t = start;
+        while t <= end {
+            match evaluator.eval(&expr, t)? {
+                Value::Scalar { v, .. } => series.entry(Labels::empty()).or_default().push(Sample::new(t, v)),
+                Value::Vector(vector) => {
+                    for sample in vector {
+                        let points = series.entry(sample.labels).or_default();
+                        if points.last().is_some_and(|p| p.t == t) {
+                            return Err(Error::Execution(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
+                        }
+                        points.push(Sample::new(t, sample.v));
+                    }
+                }
+                other => {
+                    return Err(Error::Execution(format!(
+                        "unexpected {} result in a range query",
+                        other.type_name()
+                    )));
+                }
+            }
+            t += step;
+        }
+        let mut matrix: Vec<RangeSeries> =
+            series.into_iter().map(|(labels, samples)| RangeSeries { labels, samples }).collect();
+        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Value::Matrix(matrix))
+    }
+}
+
+/// Parses a query, with Prometheus's error type for bad syntax.
+pub fn parse(query: &str) -> Result<Expr> {
+    parser::parse(query).map_err(|message| Error::BadData(format!("invalid parameter \"query\": {message}")))
+}

@@ -1,0 +1,57 @@
+//! Values PromQL expressions evaluate to: scalars, strings, instant vectors and range vectors
+//! (matrices), with Prometheus's result shapes.
+
+use argus_model::{Labels, Sample};
+
+/// One element of an instant vector: a series' labels and its value at the evaluation time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorSample {
+    pub labels: Labels,
+    /// Milliseconds; the evaluation time (or the sample's own time for `timestamp()`-like
+    /// internals).
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range vector: labels and samples in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+pub type Vector = Vec<VectorSample>;
+pub type Matrix = Vec<RangeSeries>;
+
+/// The value of an expression at one evaluation time, or the result of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar { t: i64, v: f64 },
+    String { t: i64, v: String },
+    Vector(Vector),
+    Matrix(Matrix),
+}
+
+impl Value {
+    /// Prometheus's name for the type, as used in `resultType` and error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar { .. } => "scalar",
+            Value::String { .. } => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// A float as Prometheus prints sample values (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):
+/// the shortest decimal that reads back exactly, `NaN`, `+Inf`, `-Inf`.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
+    } else {
+        format!("{v}")
+    }
+}
