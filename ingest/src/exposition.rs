@@ -279,7 +279,7 @@ fn parse_labels(cursor: &mut Cursor<'_>, labels: &mut Vec<Label>) -> Result<(), 
         let Some(value) = cursor.label_value() else {
             return Err(ParseErrorReason::UnterminatedLabelValue(excerpt(name)));
         };
-        labels.push(Label { name: name.to_owned(), value });
+        labels.push(Label::new(name, value));
         cursor.skip_blanks();
         if cursor.eat(b',') {
             continue;

@@ -3,22 +3,27 @@
 //! A [`Labels`] is always sorted by name with unique names and no empty values; every
 //! constructor upholds this, so code that receives one can rely on it (hashing, comparison and
 //! the postings index all do).
+//!
+//! Both the set and its strings are shared (`Arc`): cloning a label set, which query evaluation
+//! does for every series at every step, costs a reference count, and the engine hands out its
+//! interned strings without copying them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
 /// Name of the label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
-    pub name: String,
-    pub value: String,
+    pub name: Arc<str>,
+    pub value: Arc<str>,
 }
 
 impl Label {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
         Self { name: name.into(), value: value.into() }
     }
 }
@@ -37,7 +42,7 @@ pub enum LabelsError {
 /// A sorted set of labels with unique names; the ordering is Prometheus's (name, then value,
 /// pair by pair, then length).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// Builds a label set from labels in any order: drops empty-valued labels (Prometheus treats
@@ -51,20 +56,20 @@ impl Labels {
             labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         }
         if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(LabelsError::DuplicateName(pair[0].name.clone()));
+            return Err(LabelsError::DuplicateName(pair[0].name.to_string()));
         }
-        Ok(Self(labels))
+        Ok(Self(labels.into()))
     }
 
     /// Builds a label set from `(name, value)` pairs; see [`Labels::new`].
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+    pub fn from_pairs<N: Into<Arc<str>>, V: Into<Arc<str>>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Result<Self, LabelsError> {
         Self::new(pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect())
     }
 
     pub fn empty() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +90,7 @@ impl Labels {
 
     /// The value of label `name`, or `None` when the set does not have it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|l| (*l.name).cmp(name)).ok().map(|i| &*self.0[i].value)
     }
 
     pub fn metric_name(&self) -> Option<&str> {
@@ -96,21 +101,24 @@ impl Labels {
     /// versions, so it can place series on shards and nodes. Different sets can collide; users
     /// must compare the labels themselves on a hash match.
     pub fn stable_hash(&self) -> u64 {
-        hash_label_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+        hash_label_pairs(self.0.iter().map(|l| (&*l.name, &*l.value)))
     }
 
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     /// The set without the labels named in `names`.
     pub fn without<S: AsRef<str>>(&self, names: &[S]) -> Labels {
-        Labels(self.0.iter().filter(|l| !names.iter().any(|n| n.as_ref() == l.name)).cloned().collect())
+        if !self.0.iter().any(|l| names.iter().any(|n| n.as_ref() == &*l.name)) {
+            return self.clone();
+        }
+        Labels(self.0.iter().filter(|l| !names.iter().any(|n| n.as_ref() == &*l.name)).cloned().collect())
     }
 
     /// Only the labels named in `names`.
     pub fn keep_only<S: AsRef<str>>(&self, names: &[S]) -> Labels {
-        Labels(self.0.iter().filter(|l| names.iter().any(|n| n.as_ref() == l.name)).cloned().collect())
+        Labels(self.0.iter().filter(|l| names.iter().any(|n| n.as_ref() == &*l.name)).cloned().collect())
     }
 
     pub fn without_metric_name(&self) -> Labels {
@@ -119,16 +127,16 @@ impl Labels {
 
     /// The set with label `name` set to `value`, or removed when `value` is empty.
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut labels = self.0.clone();
-        match labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+        let mut labels = self.0.to_vec();
+        match labels.binary_search_by(|l| (*l.name).cmp(name)) {
             Ok(i) if value.is_empty() => {
                 labels.remove(i);
             }
-            Ok(i) => labels[i].value = value.to_string(),
+            Ok(i) => labels[i].value = value.into(),
             Err(_) if value.is_empty() => {}
             Err(i) => labels.insert(i, Label::new(name, value)),
         }
-        Labels(labels)
+        Labels(labels.into())
     }
 }
 
@@ -138,6 +146,19 @@ impl<'a> IntoIterator for &'a Labels {
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
+    }
+}
+
+/// Serialized as a JSON object of name to value, the shape every Prometheus API uses
+/// (`"metric": {"__name__": "up", "job": "a"}`).
+impl serde::Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for label in self.0.iter() {
+            map.serialize_entry(&*label.name, &*label.value)?;
+        }
+        map.end()
     }
 }
 
@@ -188,7 +209,7 @@ mod tests {
     #[test]
     fn new_sorts_and_drops_empty_values() {
         let labels = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", "")]).unwrap();
-        let names: Vec<_> = labels.iter().map(|l| l.name.as_str()).collect();
+        let names: Vec<_> = labels.iter().map(|l| &*l.name).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(labels.get("b"), Some("2"));
         assert_eq!(labels.get("c"), None);

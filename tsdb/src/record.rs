@@ -129,7 +129,7 @@ fn decode_series_entry(decoder: &mut Decoder) -> Option<(u32, Vec<Label>)> {
     }
     let mut labels = Vec::with_capacity(count);
     for _ in 0..count {
-        labels.push(Label { name: decode_string(decoder)?, value: decode_string(decoder)? });
+        labels.push(Label::new(decode_string(decoder)?, decode_string(decoder)?));
     }
     Some((series_ref, labels))
 }

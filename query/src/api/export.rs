@@ -84,9 +84,7 @@ impl futures_core::Stream for ChannelStream {
 fn export_line(labels: &Labels, samples: impl Iterator<Item = argus_model::Sample>) -> String {
     let (timestamps, values): (Vec<Value>, Vec<Value>) =
         samples.map(|s| (Value::from(s.t), sample_value(s.v))).unzip();
-    let metric: serde_json::Map<String, Value> =
-        labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect();
-    serde_json::json!({"metric": metric, "values": values, "timestamps": timestamps}).to_string()
+    serde_json::json!({"metric": labels, "values": values, "timestamps": timestamps}).to_string()
 }
 
 fn sample_value(v: f64) -> Value {

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::QueryState;
 use super::error::ApiError;
@@ -60,7 +60,7 @@ pub async fn series(
     State(state): State<QueryState>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Labels>> {
     let params = Params::parse(query.as_deref(), &body);
     let selectors = params.selectors()?;
     if selectors.is_empty() {
@@ -77,8 +77,7 @@ pub async fn series(
         Ok(all)
     })
     .await?;
-    let data = label_sets.iter().map(labels_to_json).collect();
-    Ok(Json(limited(data, limit)))
+    Ok(Json(limited(label_sets.into_iter().collect(), limit)))
 }
 
 pub async fn labels(
@@ -137,8 +136,4 @@ fn union_over(
         union.extend(answer(matchers)?);
     }
     Ok(union.into_iter().collect())
-}
-
-fn labels_to_json(labels: &Labels) -> Map<String, Value> {
-    labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect()
 }

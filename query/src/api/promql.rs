@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use serde_json::{Map, Value as JsonValue, json};
+use serde_json::{Value as JsonValue, json};
 
 use super::QueryState;
 use super::error::ApiError;
@@ -103,7 +103,7 @@ pub(crate) fn result_json(value: &Value) -> JsonValue {
                 .map(|series| {
                     let values: Vec<JsonValue> =
                         series.samples.iter().map(|s| json!([seconds(s.t), format_float(s.v)])).collect();
-                    json!({"metric": metric_json(&series.labels), "values": values})
+                    json!({"metric": series.labels, "values": values})
                 })
                 .collect(),
         ),
@@ -111,11 +111,7 @@ pub(crate) fn result_json(value: &Value) -> JsonValue {
 }
 
 fn vector_sample_json(sample: &VectorSample) -> JsonValue {
-    json!({"metric": metric_json(&sample.labels), "value": [seconds(sample.t), format_float(sample.v)]})
-}
-
-fn metric_json(labels: &argus_model::Labels) -> Map<String, JsonValue> {
-    labels.iter().map(|l| (l.name.clone(), JsonValue::String(l.value.clone()))).collect()
+    json!({"metric": sample.labels, "value": [seconds(sample.t), format_float(sample.v)]})
 }
 
 fn seconds(t: i64) -> JsonValue {

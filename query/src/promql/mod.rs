@@ -76,9 +76,8 @@ impl Engine {
             Evaluator::new(self.storage.as_ref(), &self.options, &expr, time, time, deadline)?;
         Ok(match evaluator.eval(&expr, time)? {
             // Results carry the evaluation time, not the time of the samples they came from.
-            Value::Vector(vector) => {
-                Value::Vector(vector.into_iter().map(|s| value::VectorSample { t: time, ..s }).collect())
-            }
+            Value::Vector(vector) => Value::Vector(finish_vector(vector, time)?),
+            Value::Matrix(matrix) => Value::Matrix(finish_matrix(matrix)?),
             other => other,
         })
     }
@@ -131,14 +130,8 @@ impl Engine {
             match evaluator.eval(&expr, t)? {
                 Value::Scalar { v, .. } => series.entry(Labels::empty()).or_default().push(Sample::new(t, v)),
                 Value::Vector(vector) => {
-                    for sample in vector {
-                        let points = series.entry(sample.labels).or_default();
-                        if points.last().is_some_and(|p| p.t == t) {
-                            return Err(Error::Execution(
-                                "vector cannot contain metrics with the same labelset".into(),
-                            ));
-                        }
-                        points.push(Sample::new(t, sample.v));
+                    for sample in finish_vector(vector, t)? {
+                        series.entry(sample.labels).or_default().push(Sample::new(t, sample.v));
                     }
                 }
                 other => {
@@ -150,11 +143,47 @@ impl Engine {
             }
             t += step;
         }
-        let mut matrix: Vec<RangeSeries> =
-            series.into_iter().map(|(labels, samples)| RangeSeries { labels, samples }).collect();
+        let mut matrix: Vec<RangeSeries> = series
+            .into_iter()
+            .map(|(labels, samples)| RangeSeries { labels, samples, drop_name: false })
+            .collect();
         matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(matrix))
     }
+}
+
+/// A result vector as returned: stamped with the evaluation time, marked metric names removed,
+/// and no two series with the same labels.
+fn finish_vector(vector: value::Vector, t: i64) -> Result<value::Vector> {
+    let finished: value::Vector = vector
+        .into_iter()
+        .map(|s| value::VectorSample::new(value::final_labels(s.labels, s.drop_name), t, s.v))
+        .collect();
+    check_unique(finished.iter().map(|s| &s.labels))?;
+    Ok(finished)
+}
+
+fn finish_matrix(matrix: value::Matrix) -> Result<value::Matrix> {
+    let finished: value::Matrix = matrix
+        .into_iter()
+        .map(|s| RangeSeries {
+            labels: value::final_labels(s.labels, s.drop_name),
+            samples: s.samples,
+            drop_name: false,
+        })
+        .collect();
+    check_unique(finished.iter().map(|s| &s.labels))?;
+    Ok(finished)
+}
+
+fn check_unique<'l>(labels: impl Iterator<Item = &'l Labels>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if !seen.insert(l) {
+            return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a query, with Prometheus's error type for bad syntax.

@@ -1,5 +1,10 @@
 //! Values PromQL expressions evaluate to: scalars, strings, instant vectors and range vectors
 //! (matrices), with Prometheus's result shapes.
+//!
+//! Metric names are removed late, as Prometheus 3 does with delayed name removal: an operation
+//! that drops the name only marks the series (`drop_name`), so `label_replace` can still read
+//! `__name__` afterwards and series that differ only by name do not collide midway; the engine
+//! removes marked names (and then checks for duplicate label sets) when the query finishes.
 
 use argus_model::{Labels, Sample};
 
@@ -11,6 +16,19 @@ pub struct VectorSample {
     /// internals).
     pub t: i64,
     pub v: f64,
+    /// The metric name is to be removed when the query finishes.
+    pub drop_name: bool,
+}
+
+impl VectorSample {
+    pub fn new(labels: Labels, t: i64, v: f64) -> Self {
+        Self { labels, t, v, drop_name: false }
+    }
+
+    /// The same series marked to lose its metric name.
+    pub fn dropping_name(labels: Labels, t: i64, v: f64) -> Self {
+        Self { labels, t, v, drop_name: true }
+    }
 }
 
 /// One series of a range vector: labels and samples in time order.
@@ -18,6 +36,8 @@ pub struct VectorSample {
 pub struct RangeSeries {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// The metric name is to be removed when the query finishes.
+    pub drop_name: bool,
 }
 
 pub type Vector = Vec<VectorSample>;
@@ -42,6 +62,11 @@ impl Value {
             Value::Matrix(_) => "matrix",
         }
     }
+}
+
+/// Labels with a marked metric name removed.
+pub fn final_labels(labels: Labels, drop_name: bool) -> Labels {
+    if drop_name { labels.without_metric_name() } else { labels }
 }
 
 /// A float as Prometheus prints sample values (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):

@@ -11,7 +11,7 @@ mod series;
 
 use std::collections::HashMap;
 
-use argus_model::{AppendReport, BatchSeries, LabelRef, Labels, RejectReason, Sample};
+use argus_model::{AppendReport, BatchSeries, Label, LabelRef, Labels, RejectReason, Sample};
 
 use crate::index::{Postings, SymbolId, Symbols};
 use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
@@ -160,13 +160,17 @@ impl Head {
         series_ref
     }
 
-    /// The label set of a series, as strings.
+    /// The label set of a series, sharing the interned strings.
     fn labels_of(&self, series_ref: u32) -> Labels {
-        let pairs = self.series[series_ref as usize]
+        let labels = self.series[series_ref as usize]
             .labels
             .iter()
-            .map(|&(n, v)| (self.symbols.resolve(n), self.symbols.resolve(v)));
-        Labels::from_pairs(pairs).expect("stored label sets are valid")
+            .map(|&(n, v)| Label {
+                name: self.symbols.resolve_shared(n),
+                value: self.symbols.resolve_shared(v),
+            })
+            .collect();
+        Labels::new(labels).expect("stored label sets are valid")
     }
 }
 

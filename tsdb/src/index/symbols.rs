@@ -33,6 +33,11 @@ impl Symbols {
     pub fn resolve(&self, id: SymbolId) -> &str {
         &self.strings[id as usize]
     }
+
+    /// The interned string itself, shared rather than copied.
+    pub fn resolve_shared(&self, id: SymbolId) -> Arc<str> {
+        self.strings[id as usize].clone()
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
-use crate::promql::functions::{kahan_sum, mean, quantile, variance};
+use crate::promql::functions::{aggregation_variance, kahan_sum, mean, quantile};
 use crate::promql::value::{Value, Vector, VectorSample, format_float};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Result<Value> {
@@ -21,7 +21,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Resul
     let input = ev.eval_vector(&agg.expr, t)?;
     let grouping = Grouping::new(&agg.modifier);
     let out = match op.as_str() {
-        "topk" | "bottomk" => select_k(input, &grouping, scalar_param(&param, &op)?, op == "topk", t),
+        "topk" | "bottomk" => {
+            let k = scalar_param(&param, &op)?;
+            if k.is_nan() {
+                return Err(Error::Execution("Parameter value is NaN".into()));
+            }
+            select_k(input, &grouping, k, op == "topk", t)
+        }
         "count_values" => count_values(input, &grouping, string_param(&param)?, t)?,
         "quantile" => {
             let phi = scalar_param(&param, &op)?;
@@ -65,7 +71,10 @@ impl<'a> Grouping<'a> {
         }
     }
 
-    fn key(&self, labels: &Labels) -> Labels {
+    /// The group of a series. A name marked for removal still groups by `__name__`; the group's
+    /// result inherits the mark (see `fold_groups`).
+    fn key(&self, sample: &VectorSample) -> Labels {
+        let labels = &sample.labels;
         match self {
             Grouping::All => Labels::empty(),
             Grouping::By(names) => labels.keep_only(names),
@@ -83,7 +92,7 @@ fn group(input: Vector, grouping: &Grouping<'_>) -> Vec<(Labels, Vector)> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vector)> = Vec::new();
     for sample in input {
-        let key = grouping.key(&sample.labels);
+        let key = grouping.key(&sample);
         match index.get(&key) {
             Some(&i) => groups[i].1.push(sample),
             None => {
@@ -101,7 +110,8 @@ fn fold_groups(input: Vector, grouping: &Grouping<'_>, t: i64, reduce: impl Fn(&
         .into_iter()
         .map(|(labels, members)| {
             let mut values: Vec<f64> = members.iter().map(|s| s.v).collect();
-            VectorSample { labels, t, v: reduce(&mut values) }
+            let drop_name = members.iter().any(|s| s.drop_name);
+            VectorSample { labels, t, v: reduce(&mut values), drop_name }
         })
         .collect()
 }
@@ -114,8 +124,8 @@ fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
         "max" => max,
         "count" => |values: &mut [f64]| values.len() as f64,
         "group" => |_: &mut [f64]| 1.0,
-        "stdvar" => |values: &mut [f64]| variance(values.iter().copied()).unwrap_or(f64::NAN),
-        "stddev" => |values: &mut [f64]| variance(values.iter().copied()).unwrap_or(f64::NAN).sqrt(),
+        "stdvar" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN),
+        "stddev" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN).sqrt(),
         other => return Err(Error::Execution(format!("aggregation {other} is not supported"))),
     })
 }
@@ -132,7 +142,7 @@ fn max(values: &mut [f64]) -> f64 {
 /// `topk`/`bottomk`: the `k` largest (smallest) members of each group, keeping their labels,
 /// each group's selection sorted from the most extreme; NaN ranks last.
 fn select_k(input: Vector, grouping: &Grouping<'_>, k: f64, largest: bool, t: i64) -> Vector {
-    if k.is_nan() || k < 1.0 {
+    if k < 1.0 {
         return Vec::new();
     }
     let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
@@ -153,12 +163,12 @@ fn count_values(input: Vector, grouping: &Grouping<'_>, label: &str, t: i64) -> 
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<VectorSample> = Vec::new();
     for sample in input {
-        let labels = grouping.key(&sample.labels).with(label, &format_float(sample.v));
+        let labels = grouping.key(&sample).with(label, &format_float(sample.v));
         match index.get(&labels) {
             Some(&i) => out[i].v += 1.0,
             None => {
                 index.insert(labels.clone(), out.len());
-                out.push(VectorSample { labels, t, v: 1.0 });
+                out.push(VectorSample::new(labels, t, 1.0));
             }
         }
     }

@@ -91,12 +91,12 @@ fn vector_scalar(
             // A filter keeps the vector's own value, whichever side it was on.
             v = sample.v;
         }
-        let labels =
-            if !comparison || return_bool { sample.labels.without_metric_name() } else { sample.labels };
+        let drop_name = sample.drop_name || !comparison || return_bool;
+        let labels = sample.labels;
         match (comparison, return_bool) {
-            (true, true) => out.push(VectorSample { labels, t, v: f64::from(u8::from(keep)) }),
+            (true, true) => out.push(VectorSample { labels, t, v: f64::from(u8::from(keep)), drop_name }),
             (true, false) if !keep => {}
-            _ => out.push(VectorSample { labels, t, v }),
+            _ => out.push(VectorSample { labels, t, v, drop_name }),
         }
     }
     Ok(out)
@@ -163,6 +163,13 @@ fn vector_vector(
     for sample in many {
         let sig = signature(&sample.labels, modifier);
         let Some(other) = one_side.get(&sig) else { continue };
+        // A second match on the left is an error even when a comparison would filter it out.
+        if matches!(card, VectorMatchCardinality::OneToOne) && !seen_one_to_one.insert(sig) {
+            return Err(Error::Execution(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                    .into(),
+            ));
+        }
         let (l, r) = if one_to_many { (other.v, sample.v) } else { (sample.v, other.v) };
         let (v, keep) = apply(op, l, r)?;
         let v = match (comparison, return_bool) {
@@ -170,34 +177,27 @@ fn vector_vector(
             (true, false) if !keep => continue,
             _ => v,
         };
-        let labels = result_labels(&sample.labels, &other.labels, card, modifier, drop_name);
-        if matches!(card, VectorMatchCardinality::OneToOne) {
-            if !seen_one_to_one.insert(sig) {
-                return Err(Error::Execution(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
-                ));
-            }
-        } else if !seen_outputs.insert(labels.clone()) {
+        let labels = result_labels(&sample.labels, &other.labels, card, modifier);
+        if !matches!(card, VectorMatchCardinality::OneToOne) && !seen_outputs.insert(labels.clone()) {
             return Err(Error::Execution(
                 "multiple matches for labels: grouping labels must ensure unique matches".into(),
             ));
         }
-        out.push(VectorSample { labels, t, v });
+        out.push(VectorSample { labels, t, v, drop_name: drop_name || sample.drop_name });
     }
     Ok(out)
 }
 
-/// Labels of a matched result: the "many" side's, less the metric name where the operator
-/// drops it; for one-to-one `on`/`ignoring` reduce them; `group_x(labels)` copies labels from
-/// the "one" side.
+/// Labels of a matched result: the "many" side's; for one-to-one `on`/`ignoring` reduce them;
+/// `group_x(labels)` copies labels from the "one" side. (Whether the metric name goes is
+/// marked on the sample.)
 fn result_labels(
     many: &Labels,
     one: &Labels,
     card: &VectorMatchCardinality,
     modifier: Option<&BinModifier>,
-    drop_name: bool,
 ) -> Labels {
-    let mut labels = if drop_name { many.without_metric_name() } else { many.clone() };
+    let mut labels = many.clone();
     if matches!(card, VectorMatchCardinality::OneToOne) {
         match modifier.and_then(|m| m.matching.as_ref()) {
             Some(LabelModifier::Include(on)) => labels = labels.keep_only(&on.labels),

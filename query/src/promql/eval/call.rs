@@ -21,23 +21,21 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
     }
     if let Some(f) = functions::simple_function(name) {
         let vector = ev.eval_vector(args[0], t)?;
-        return unique(map_values(vector, t, f));
+        return Ok(Value::Vector(map_values(vector, t, f)));
     }
     if let Some(f) = functions::date_function(name) {
         let vector = match args.first() {
             Some(arg) => ev.eval_vector(arg, t)?,
-            None => vec![VectorSample { labels: Labels::empty(), t, v: t as f64 / 1000.0 }],
+            None => vec![VectorSample::new(Labels::empty(), t, t as f64 / 1000.0)],
         };
-        return unique(map_values(vector, t, f));
+        return Ok(Value::Vector(map_values(vector, t, f)));
     }
     match name {
         "time" => Ok(Value::Scalar { t, v: t as f64 / 1000.0 }),
         "pi" => Ok(Value::Scalar { t, v: std::f64::consts::PI }),
-        "vector" => Ok(Value::Vector(vec![VectorSample {
-            labels: Labels::empty(),
-            t,
-            v: ev.eval_scalar(args[0], t)?,
-        }])),
+        "vector" => {
+            Ok(Value::Vector(vec![VectorSample::new(Labels::empty(), t, ev.eval_scalar(args[0], t)?)]))
+        }
         "scalar" => {
             let vector = ev.eval_vector(args[0], t)?;
             Ok(Value::Scalar { t, v: if vector.len() == 1 { vector[0].v } else { f64::NAN } })
@@ -45,16 +43,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
         "timestamp" => {
             // Samples straight from a selector still carry their own timestamps.
             let vector = ev.eval_vector(args[0], t)?;
-            unique(
-                vector
-                    .into_iter()
-                    .map(|s| VectorSample {
-                        labels: s.labels.without_metric_name(),
-                        t,
-                        v: s.t as f64 / 1000.0,
-                    })
-                    .collect(),
-            )
+            let stamped =
+                vector.into_iter().map(|s| VectorSample::dropping_name(s.labels, t, s.t as f64 / 1000.0));
+            Ok(Value::Vector(stamped.collect()))
         }
         "absent" => {
             let vector = ev.eval_vector(args[0], t)?;
@@ -75,7 +66,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
                 None => 1.0,
             };
             let vector = ev.eval_vector(args[0], t)?;
-            unique(map_values(vector, t, |v| functions::round(v, to_nearest)))
+            Ok(Value::Vector(map_values(vector, t, |v| functions::round(v, to_nearest))))
         }
         "clamp" => {
             let vector = ev.eval_vector(args[0], t)?;
@@ -83,26 +74,25 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
             if max < min {
                 return Ok(Value::Vector(Vec::new()));
             }
-            unique(map_values(vector, t, |v| functions::clamp(v, min, max)))
+            Ok(Value::Vector(map_values(vector, t, |v| functions::clamp(v, min, max))))
         }
         "clamp_min" | "clamp_max" => {
             let vector = ev.eval_vector(args[0], t)?;
             let bound = ev.eval_scalar(args[1], t)?;
             let (min, max) =
                 if name == "clamp_min" { (bound, f64::INFINITY) } else { (f64::NEG_INFINITY, bound) };
-            unique(map_values(vector, t, |v| functions::clamp(v, min, max)))
+            Ok(Value::Vector(map_values(vector, t, |v| functions::clamp(v, min, max))))
         }
         "label_replace" => {
             let vector = ev.eval_vector(args[0], t)?;
             let [dst, replacement, src, regex] = [1, 2, 3, 4].map(|i| string_arg(args[i]));
             let replace =
                 functions::LabelReplace::new(dst, replacement, src, regex).map_err(Error::BadData)?;
-            unique(
-                vector
-                    .into_iter()
-                    .map(|s| VectorSample { labels: replace.apply(&s.labels), t, v: s.v })
-                    .collect(),
-            )
+            let relabelled = vector.into_iter().map(|s| {
+                let labels = replace.apply(&s.labels);
+                relabelled(s, dst, labels, t)
+            });
+            Ok(Value::Vector(relabelled.collect()))
         }
         "label_join" => {
             let vector = ev.eval_vector(args[0], t)?;
@@ -112,9 +102,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
             for s in vector {
                 let labels =
                     functions::label_join(&s.labels, dst, separator, &sources).map_err(Error::BadData)?;
-                out.push(VectorSample { labels, t, v: s.v });
+                out.push(relabelled(s, dst, labels, t));
             }
-            unique(out)
+            Ok(Value::Vector(out))
         }
         "histogram_quantile" => {
             let phi = ev.eval_scalar(args[0], t)?;
@@ -137,15 +127,17 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], t: i64) ->
         }
     }
     let (range_start, range_end, matrix) = range_arg(ev, args[matrix_index], t)?;
+    if matches!(name, "double_exponential_smoothing" | "holt_winters") && !matrix.is_empty() {
+        functions::validate_smoothing_factors(params[0], params[1]).map_err(Error::Execution)?;
+    }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::new();
     for series in matrix {
-        if let Some(v) = functions::range_function(name, &series.samples, range_start, range_end, &params) {
-            let labels = if keep_name { series.labels } else { series.labels.without_metric_name() };
-            out.push(VectorSample { labels, t, v });
+        let samples = &series.samples;
+        if let Some(v) = functions::range_function_at(name, samples, range_start, range_end, t, &params) {
+            out.push(VectorSample { labels: series.labels, t, v, drop_name: series.drop_name || !keep_name });
         }
     }
-    check_unique(&out)?;
     Ok(out)
 }
 
@@ -179,24 +171,14 @@ fn string_arg(arg: &Expr) -> &str {
 
 /// Applies `f` to every value; the metric name is dropped.
 fn map_values(vector: Vector, t: i64, f: impl Fn(f64) -> f64) -> Vector {
-    vector
-        .into_iter()
-        .map(|s| VectorSample { labels: s.labels.without_metric_name(), t, v: f(s.v) })
-        .collect()
+    vector.into_iter().map(|s| VectorSample::dropping_name(s.labels, t, f(s.v))).collect()
 }
 
-/// A function result whose label sets collide (after dropping names) is an error in PromQL.
-fn check_unique(vector: &Vector) -> Result<()> {
-    let mut seen = HashSet::with_capacity(vector.len());
-    if vector.iter().any(|s| !seen.insert(&s.labels)) {
-        return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
-    }
-    Ok(())
-}
-
-fn unique(vector: Vector) -> Result<Value> {
-    check_unique(&vector)?;
-    Ok(Value::Vector(vector))
+/// A sample after `label_replace`/`label_join` wrote `dst`: setting `__name__` explicitly
+/// keeps the name even where an earlier operation marked it for removal.
+fn relabelled(sample: VectorSample, dst: &str, labels: Labels, t: i64) -> VectorSample {
+    let drop_name = sample.drop_name && dst != METRIC_NAME;
+    VectorSample { labels, t, v: sample.v, drop_name }
 }
 
 /// `absent`'s answer: nothing when there is data, else one sample labelled with the
@@ -225,7 +207,7 @@ fn absent(has_no_data: bool, arg: &Expr, t: i64) -> Vector {
     }
     pairs.retain(|(n, _)| !repeated.contains(n));
     let labels = Labels::from_pairs(pairs).unwrap_or_default();
-    vec![VectorSample { labels, t, v: 1.0 }]
+    vec![VectorSample::new(labels, t, 1.0)]
 }
 
 /// `sort`/`sort_desc`: by value, NaN last either way.
@@ -250,7 +232,7 @@ fn histogram_quantile(phi: f64, vector: Vector, t: i64) -> Vector {
         .into_iter()
         .map(|labels| {
             let mut buckets = groups.remove(&labels).unwrap_or_default();
-            VectorSample { v: functions::bucket_quantile(phi, &mut buckets), labels, t }
+            VectorSample::new(labels, t, functions::bucket_quantile(phi, &mut buckets))
         })
         .collect()
 }

@@ -8,7 +8,7 @@ mod aggregate;
 mod binary;
 mod call;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use argus_model::{
@@ -156,10 +156,7 @@ impl<'a> Evaluator<'a> {
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Value::Scalar { v, .. } => Ok(Value::Scalar { t, v: -v }),
                 Value::Vector(vector) => Ok(Value::Vector(
-                    vector
-                        .into_iter()
-                        .map(|s| VectorSample { labels: s.labels.without_metric_name(), t, v: -s.v })
-                        .collect(),
+                    vector.into_iter().map(|s| VectorSample::dropping_name(s.labels, t, -s.v)).collect(),
                 )),
                 other => Err(Error::Execution(format!("unary minus on a {}", other.type_name()))),
             },
@@ -205,11 +202,8 @@ impl<'a> Evaluator<'a> {
             .filter_map(|s| {
                 let end = s.samples.partition_point(|x| x.t <= at);
                 let latest = s.samples[..end].last()?;
-                (latest.t > oldest && !is_stale_nan(latest.v)).then(|| VectorSample {
-                    labels: s.labels.clone(),
-                    t: latest.t,
-                    v: latest.v,
-                })
+                (latest.t > oldest && !is_stale_nan(latest.v))
+                    .then(|| VectorSample::new(s.labels.clone(), latest.t, latest.v))
             })
             .collect()
     }
@@ -225,7 +219,11 @@ impl<'a> Evaluator<'a> {
                 let end = s.samples.partition_point(|x| x.t <= at);
                 let samples: Vec<Sample> =
                     s.samples[begin..end].iter().filter(|x| !is_stale_nan(x.v)).copied().collect();
-                (!samples.is_empty()).then(|| RangeSeries { labels: s.labels.clone(), samples })
+                (!samples.is_empty()).then(|| RangeSeries {
+                    labels: s.labels.clone(),
+                    samples,
+                    drop_name: false,
+                })
             })
             .collect()
     }
@@ -244,27 +242,28 @@ impl<'a> Evaluator<'a> {
             first += step;
         }
         let mut order: Vec<Labels> = Vec::new();
-        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut series: HashMap<Labels, (bool, Vec<Sample>)> = HashMap::new();
         let mut ts = first;
         while ts <= at {
-            let points: Vec<(Labels, f64)> = match self.eval(&sq.expr, ts)? {
-                Value::Scalar { v, .. } => vec![(Labels::empty(), v)],
-                Value::Vector(vector) => vector.into_iter().map(|s| (s.labels, s.v)).collect(),
+            let points: Vector = match self.eval(&sq.expr, ts)? {
+                Value::Scalar { v, .. } => vec![VectorSample::new(Labels::empty(), ts, v)],
+                Value::Vector(vector) => vector,
                 other => return Err(Error::Execution(format!("subquery over a {}", other.type_name()))),
             };
-            for (labels, v) in points {
-                if !series.contains_key(&labels) {
-                    order.push(labels.clone());
+            for point in points {
+                if !series.contains_key(&point.labels) {
+                    order.push(point.labels.clone());
                 }
-                series.entry(labels).or_default().push(Sample::new(ts, v));
+                let entry = series.entry(point.labels).or_insert((point.drop_name, Vec::new()));
+                entry.1.push(Sample::new(ts, point.v));
             }
             ts += step;
         }
         Ok(order
             .into_iter()
             .map(|labels| {
-                let samples = series.remove(&labels).unwrap_or_default();
-                RangeSeries { labels, samples }
+                let (drop_name, samples) = series.remove(&labels).unwrap_or_default();
+                RangeSeries { labels, samples, drop_name }
             })
             .collect())
     }
@@ -309,11 +308,19 @@ fn fetch(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Resu
             alternatives.push(convert_matchers(vs, group)?);
         }
     }
-    let mut seen: HashMap<Labels, ()> = HashMap::new();
+    if alternatives.len() == 1 {
+        let series = storage.select(&alternatives[0], hints)?;
+        return Ok(series
+            .into_iter()
+            .map(|s| FetchedSeries { labels: s.labels, samples: s.samples.collect() })
+            .collect());
+    }
+    // A series matched by several `or` alternatives is fetched once.
+    let mut seen: HashSet<Labels> = HashSet::new();
     let mut out = Vec::new();
     for matchers in alternatives {
         for series in storage.select(&matchers, hints)? {
-            if seen.insert(series.labels.clone(), ()).is_none() {
+            if seen.insert(series.labels.clone()) {
                 out.push(FetchedSeries { labels: series.labels, samples: series.samples.collect() });
             }
         }

@@ -380,6 +380,8 @@ mod tests {
         assert_eq!(q(1.0, &h), 15.0);
     }
 
+    // The counts are Prometheus's test data verbatim, digits beyond f64 precision included.
+    #[allow(clippy::excessive_precision)]
     #[test]
     fn real_example_from_prometheus_unit_tests() {
         // quantile_test.go "real example - non-monotonic".

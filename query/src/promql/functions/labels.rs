@@ -7,7 +7,7 @@
 //! end up with identical labels (an error in Prometheus) and the metric-name bookkeeping are
 //! the evaluator's.
 
-use argus_model::{Label, Labels};
+use argus_model::Labels;
 use regex::{Captures, Regex};
 
 /// A compiled `label_replace(v, dst, replacement, src, regex)`: compile once per call, then
@@ -47,7 +47,7 @@ impl LabelReplace {
     pub(crate) fn apply(&self, labels: &Labels) -> Labels {
         let src_value = labels.get(&self.src).unwrap_or("");
         match self.regex.captures(src_value) {
-            Some(caps) => with_label(labels, &self.dst, expand(&self.regex, &caps, &self.replacement)),
+            Some(caps) => labels.with(&self.dst, &expand(&caps, &self.replacement)),
             None => labels.clone(),
         }
     }
@@ -76,7 +76,7 @@ pub(crate) fn label_join(labels: &Labels, dst: &str, sep: &str, srcs: &[&str]) -
         return Err(format!("invalid destination label name in label_join(): {dst}"));
     }
     let values: Vec<&str> = srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect();
-    Ok(with_label(labels, dst, values.join(sep)))
+    Ok(labels.with(dst, &values.join(sep)))
 }
 
 /// Prometheus 3 validates label names in these functions with `model.UTF8Validation`: any
@@ -85,23 +85,11 @@ fn is_valid_label_name(name: &str) -> bool {
     !name.is_empty()
 }
 
-/// `labels` with `name` set to `value`, or without `name` when `value` is empty.
-fn with_label(labels: &Labels, name: &str, value: String) -> Labels {
-    let mut out: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
-    if !value.is_empty() {
-        let at = out.partition_point(|l| l.name.as_str() < name);
-        out.insert(at, Label::new(name, value));
-    }
-    // Cannot fail: the input was a valid set, `name` is non-empty and now unique. Should it
-    // ever, leaving the series unchanged is the least surprising outcome.
-    Labels::new(out).unwrap_or_else(|_| labels.clone())
-}
-
 /// Expands `$1`, `${1}`, `$name`, `${name}` and `$$` in `template` like Go's
 /// `Regexp.Expand`: a name is the longest run of letters, digits and `_` (so `$1x` is the
 /// group named `1x`), numbers with leading zeros are names, unknown or non-participating
 /// groups expand to nothing, and a malformed `$` is kept literally.
-fn expand(regex: &Regex, caps: &Captures<'_>, template: &str) -> String {
+fn expand(caps: &Captures<'_>, template: &str) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(dollar) = rest.find('$') {
@@ -119,10 +107,7 @@ fn expand(regex: &Regex, caps: &Captures<'_>, template: &str) -> String {
         rest = after;
         let matched = match group {
             GroupRef::Number(i) => caps.get(i),
-            // Go looks names up among the regex's groups; `regex` does the same by name.
-            GroupRef::Name(name) => {
-                regex.capture_names().position(|n| n == Some(name)).and_then(|i| caps.get(i))
-            }
+            GroupRef::Name(name) => caps.name(name),
         };
         if let Some(m) = matched {
             out.push_str(m.as_str());
@@ -154,8 +139,8 @@ fn parse_group_ref(s: &str) -> Option<(GroupRef<'_>, &str)> {
     Some((group_ref_of(name), rest))
 }
 
-/// A purely decimal name without a leading zero is a group number (Go caps it below 10^9
-/// digits-wise by refusing to grow past 1e8); anything else is a group name.
+/// A purely decimal name without a leading zero is a group number; anything else, including
+/// a number Go's parser refuses to grow past 10^8 before its next digit, is a group name.
 fn group_ref_of(name: &str) -> GroupRef<'_> {
     let mut num: usize = 0;
     for b in name.bytes() {
@@ -444,6 +429,24 @@ mod tests {
         assert!(!matches("b", "abc"));
         assert!(matches("(?i)ABC", "abc"));
         assert!(matches("a|b", "b"));
+    }
+
+    #[test]
+    fn translation_never_panics() {
+        // Every pattern of up to three characters from the syntax the translation touches.
+        let alphabet: Vec<char> = "\\[]{}QEp^:a&x,1é".chars().collect();
+        let mut patterns = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> =
+                patterns.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            patterns.extend(longer);
+        }
+        patterns.sort();
+        patterns.dedup();
+        for p in &patterns {
+            let _ = LabelReplace::new("dst", "$1", "src", p);
+        }
+        assert!(patterns.len() > 4000);
     }
 
     #[test]

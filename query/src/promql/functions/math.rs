@@ -227,6 +227,35 @@ mod tests {
     }
 
     #[test]
+    fn round_cases_from_prometheus_aggregators_test() {
+        // aggregators.test: http_requests is 100 and 200 at 50m; expected results in pairs.
+        type Case = (fn(f64) -> f64, f64, [f64; 2]);
+        let cases: [Case; 13] = [
+            (|v| 0.004 * v, 1.0, [0.0, 1.0]),
+            (|v| -(0.004 * v), 1.0, [0.0, -1.0]),
+            (|v| 0.005 * v, 1.0, [1.0, 1.0]),
+            (|v| -(0.005 * v), 1.0, [0.0, -1.0]),
+            (|v| 1.0 + 0.005 * v, 1.0, [2.0, 2.0]),
+            (|v| -(1.0 + 0.005 * v), 1.0, [-1.0, -2.0]),
+            (|v| 0.0005 * v, 0.1, [0.1, 0.1]),
+            (|v| 2.1 + 0.0005 * v, 0.1, [2.2, 2.2]),
+            (|v| 5.2 + 0.0005 * v, 0.1, [5.3, 5.3]),
+            (|v| -(5.2 + 0.0005 * v), 0.1, [-5.2, -5.3]),
+            (|v| 0.025 * v, 5.0, [5.0, 5.0]),
+            (|v| 0.045 * v, 5.0, [5.0, 10.0]),
+            (|v| v, 1.0, [100.0, 200.0]),
+        ];
+        for (expr, to_nearest, want) in cases {
+            let got = [100.0, 200.0].map(|v| round(expr(v), to_nearest));
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "{got:?} != {want:?}");
+            }
+        }
+        assert_eq!([100.0, 200.0].map(|v| call("floor", 0.004 * v)), [0.0, 0.0]);
+        assert_eq!([100.0, 200.0].map(|v| call("ceil", 0.004 * v)), [1.0, 1.0]);
+    }
+
+    #[test]
     fn sgn_from_prometheus() {
         let inf = f64::INFINITY;
         for (v, w) in [(-inf, -1.0), (inf, 1.0), (-50.0, -1.0), (0.0, 0.0), (100.0, 1.0)] {
@@ -266,7 +295,7 @@ mod tests {
         close(call("exp", 10.0), 22026.465794806718);
         close(call("exp", 20.0), 485165195.4097903);
         close(call("exp", -10.0), 4.5399929762484854e-05);
-        close(call("ln", 10.0), 2.302585092994046);
+        close(call("ln", 10.0), std::f64::consts::LN_10);
         close(call("ln", 20.0), 2.995732273553991);
         assert_eq!(call("ln", 0.0), f64::NEG_INFINITY);
         assert!(call("ln", -10.0).is_nan());

@@ -7,7 +7,8 @@
 //! or `None` where Prometheus emits nothing (too few samples, unknown function). Selecting
 //! the window, scalar-argument validation and annotations (warnings) are the evaluator's;
 //! native histograms, the experimental `anchored`/`smoothed` selectors and start timestamps
-//! are not handled here.
+//! are not handled here. Timestamp differences use wrapping `i64` arithmetic, as Go's do, so
+//! absurd timestamps give absurd numbers rather than a panic.
 
 use argus_model::Sample;
 
@@ -190,9 +191,9 @@ fn extrapolated_rate(
         }
     }
 
-    let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut duration_to_end = (range_end - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let mut duration_to_start = first.t.wrapping_sub(range_start) as f64 / 1000.0;
+    let mut duration_to_end = range_end.wrapping_sub(last.t) as f64 / 1000.0;
+    let sampled_interval = last.t.wrapping_sub(first.t) as f64 / 1000.0;
     let average_interval = sampled_interval / (samples.len() - 1) as f64;
     let extrapolation_threshold = average_interval * 1.1;
 
@@ -219,7 +220,7 @@ fn extrapolated_rate(
         factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     }
     if is_rate {
-        factor /= range_seconds(range_end - range_start);
+        factor /= range_seconds(range_end.wrapping_sub(range_start));
     }
     Some(result * factor)
 }
@@ -230,7 +231,7 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     let [.., prev, last] = samples else {
         return None;
     };
-    let interval_ms = last.t - prev.t;
+    let interval_ms = last.t.wrapping_sub(prev.t);
     if interval_ms == 0 {
         return None;
     }
@@ -258,7 +259,7 @@ fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (s.t - intercept_time) as f64 / 1e3;
+        let x = s.t.wrapping_sub(intercept_time) as f64 / 1e3;
         (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_sum_inc(s.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_sum_inc(x * s.v, sum_xy, c_xy);
@@ -481,10 +482,10 @@ mod tests {
         let mut bar = ramp(0.0, 10.0, 5);
         bar.extend(ramp(0.0, 10.0, 5));
         let bar = series(0, 5 * MIN, &bar);
-        assert_close(eval("irate", &foo, 50 * MIN, 50 * MIN, &[]), 0.03333333333333333333);
-        assert_close(eval("irate", &bar, 50 * MIN, 50 * MIN, &[]), 0.03333333333333333333);
+        assert_close(eval("irate", &foo, 50 * MIN, 50 * MIN, &[]), 1.0 / 30.0);
+        assert_close(eval("irate", &bar, 50 * MIN, 50 * MIN, &[]), 1.0 / 30.0);
         // Counter reset between 25m and 30m: the rate of the new value alone.
-        assert_close(eval("irate", &foo, 30 * MIN, 50 * MIN, &[]), 0.03333333333333333333);
+        assert_close(eval("irate", &foo, 30 * MIN, 50 * MIN, &[]), 1.0 / 30.0);
         assert_close(eval("irate", &bar, 30 * MIN, 50 * MIN, &[]), 0.0);
 
         let g1 = series(0, 5 * MIN, &[0.0, 50.0, 100.0, 150.0]);

@@ -75,6 +75,25 @@ pub(crate) fn variance(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     (count > 0.0).then(|| (aux + c_aux) / count)
 }
 
+/// Population variance as the `stdvar`/`stddev` *aggregations* compute it, or `None` when
+/// there are no values. Prometheus's aggregation uses plain Welford updates without the Kahan
+/// compensation of [`variance`] (`stdvar_over_time`), so the two can differ in the last bits;
+/// use this one for `stdvar by (…)` to match Prometheus exactly.
+pub(crate) fn aggregation_variance(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut values = values.into_iter();
+    let first = values.next()?;
+    let (mut count, mut mean) = (1.0_f64, first);
+    // Prometheus seeds the sum of squares with NaN for a non-finite first value.
+    let mut m2 = if first.is_finite() { 0.0 } else { f64::NAN };
+    for v in values {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        m2 += delta * (v - mean);
+    }
+    Some(m2 / count)
+}
+
 /// Prometheus's `quantile` over plain values, the one behind `quantile_over_time` and the
 /// `quantile` aggregation. Sorts `values` in place (NaN first, as Prometheus's sort does).
 ///
@@ -169,7 +188,7 @@ mod tests {
     #[test]
     fn mean_switches_to_incremental_on_overflow() {
         // functions.test metric8/metric9/metric10.
-        let big = 9.988465674311579e+307;
+        let big = 9.988_465_674_311_58e307; // 9.988465674311579e+307 in functions.test
         assert_eq!(mean([big, big]), Some(big));
         assert_eq!(mean([-big, -big, -big]), Some(-big));
         assert_eq!(mean([-big, big]), Some(0.0));
@@ -250,6 +269,21 @@ mod tests {
         assert_eq!(variance([x, x, x]), Some(0.0));
         assert_eq!(variance([7.0]), Some(0.0));
         assert_eq!(variance([]), None);
+    }
+
+    #[test]
+    fn aggregation_variance_is_plain_welford() {
+        let v = aggregation_variance([0.0, 8.0, 8.0, 2.0, 3.0]).unwrap_or(f64::NAN);
+        assert!((v - 10.56).abs() < 1e-12);
+        assert_eq!(aggregation_variance([5.0]), Some(0.0));
+        assert!(aggregation_variance([f64::INFINITY]).is_some_and(f64::is_nan));
+        assert!(aggregation_variance([1.0, f64::NAN]).is_some_and(f64::is_nan));
+        assert_eq!(aggregation_variance([]), None);
+        // aggregators.test: stddev of 0+10x10 … 0+80x10 at 50m (100..800) is 229.12878474779.
+        let v = aggregation_variance((1..=8).map(|i| f64::from(i) * 100.0)).unwrap_or(f64::NAN);
+        assert!((v.sqrt() - 229.12878474779).abs() < 1e-9);
+        // "Float precision test": identical values give exactly 0.
+        assert_eq!(aggregation_variance([13.3, 13.3, 13.3]), Some(0.0));
     }
 
     #[test]
