@@ -101,12 +101,16 @@ async fn errors_have_prometheus_types_and_statuses() {
             "bad_data",
         ),
         (
-            format!("/api/v1/query_range?query=up&start=0&end=100000&step=1"),
+            "/api/v1/query_range?query=up&start=0&end=100000&step=1".to_string(),
             StatusCode::BAD_REQUEST,
             "bad_data",
         ),
-        (format!("/api/v1/query_range?query=up&start=0&end=100&step=0"), StatusCode::BAD_REQUEST, "bad_data"),
-        (format!("/api/v1/query_range?query=up&end=100&step=10"), StatusCode::BAD_REQUEST, "bad_data"),
+        (
+            "/api/v1/query_range?query=up&start=0&end=100&step=0".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        ("/api/v1/query_range?query=up&end=100&step=10".to_string(), StatusCode::BAD_REQUEST, "bad_data"),
         (
             format!("/api/v1/query?query={}&time=600", enc("count_over_time(http_requests_total[10m])")),
             StatusCode::UNPROCESSABLE_ENTITY,
