@@ -18,6 +18,11 @@ impl Prometheus {
     /// Starts `binary` with the given config (`{{LISTEN}}` in it is replaced by its own
     /// address) and waits until `/-/ready` answers.
     pub fn start(binary: &Path, config: &str) -> Prometheus {
+        Self::start_with_args(binary, config, &[])
+    }
+
+    /// As `start`, with extra command-line flags (e.g. `--web.enable-remote-write-receiver`).
+    pub fn start_with_args(binary: &Path, config: &str, extra_args: &[&str]) -> Prometheus {
         let dir = tempfile::tempdir().expect("prometheus temp dir");
         let addr = free_loopback_addr();
         let config_path = dir.path().join("prometheus.yml");
@@ -27,6 +32,7 @@ impl Prometheus {
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -87,7 +87,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
             let vector = ev.eval_vector(args[0], t)?;
             let [dst, replacement, src, regex] = [1, 2, 3, 4].map(|i| string_arg(args[i]));
             let replace =
-                functions::LabelReplace::new(dst, replacement, src, regex).map_err(Error::BadData)?;
+                functions::LabelReplace::new(dst, replacement, src, regex).map_err(Error::Execution)?;
             let relabelled = vector.into_iter().map(|s| {
                 let labels = replace.apply(&s.labels);
                 relabelled(s, dst, labels, t)
@@ -101,7 +101,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
             let mut out = Vec::with_capacity(vector.len());
             for s in vector {
                 let labels =
-                    functions::label_join(&s.labels, dst, separator, &sources).map_err(Error::BadData)?;
+                    functions::label_join(&s.labels, dst, separator, &sources).map_err(Error::Execution)?;
                 out.push(relabelled(s, dst, labels, t));
             }
             Ok(Value::Vector(out))
