@@ -125,7 +125,9 @@ fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
         "count" => |values: &mut [f64]| values.len() as f64,
         "group" => |_: &mut [f64]| 1.0,
         "stdvar" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN),
-        "stddev" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN).sqrt(),
+        "stddev" => {
+            |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN).sqrt()
+        }
         other => return Err(Error::Execution(format!("aggregation {other} is not supported"))),
     })
 }

@@ -109,7 +109,14 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
         "histogram_quantile" => {
             let phi = ev.eval_scalar(args[0], t)?;
             let vector = ev.eval_vector(args[1], t)?;
-            Ok(Value::Vector(histogram_quantile(phi, vector, t)))
+            Ok(Value::Vector(over_buckets(vector, t, |buckets| functions::bucket_quantile(phi, buckets))))
+        }
+        "histogram_fraction" => {
+            let (lower, upper) = (ev.eval_scalar(args[0], t)?, ev.eval_scalar(args[1], t)?);
+            let vector = ev.eval_vector(args[2], t)?;
+            Ok(Value::Vector(over_buckets(vector, t, |buckets| {
+                functions::bucket_fraction(lower, upper, buckets)
+            })))
         }
         other => Err(Error::BadData(format!("function \"{other}\" is not supported"))),
     }
@@ -215,14 +222,17 @@ fn sort_by_value(vector: &mut Vector, descending: bool) {
     vector.sort_by(|a, b| compare_nan_last(a.v, b.v, descending));
 }
 
-/// `histogram_quantile` over classic buckets: series grouped by their labels without `le`
-/// (and the metric name); series without a parseable `le` are left out.
-fn histogram_quantile(phi: f64, vector: Vector, t: i64) -> Vector {
+/// A classic-histogram function (`histogram_quantile`, `histogram_fraction`): bucket series
+/// grouped by their labels without `le`, `compute` applied to each group's `(upper bound,
+/// count)` pairs; series without a parseable `le` are left out. The metric name is kept for
+/// grouping and marked for removal, so buckets of two metrics with the same other labels
+/// collide at the end, as in Prometheus.
+fn over_buckets(vector: Vector, t: i64, compute: impl Fn(&mut Vec<(f64, f64)>) -> f64) -> Vector {
     let mut order: Vec<Labels> = Vec::new();
     let mut groups: HashMap<Labels, Vec<(f64, f64)>> = HashMap::new();
     for sample in vector {
-        let Some(upper) = sample.labels.get("le").and_then(parse_bound) else { continue };
-        let key = sample.labels.without(&["le", METRIC_NAME]);
+        let Some(upper) = sample.labels.get("le").and_then(functions::parse_le) else { continue };
+        let key = sample.labels.without(&["le"]);
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
@@ -232,15 +242,7 @@ fn histogram_quantile(phi: f64, vector: Vector, t: i64) -> Vector {
         .into_iter()
         .map(|labels| {
             let mut buckets = groups.remove(&labels).unwrap_or_default();
-            VectorSample::new(labels, t, functions::bucket_quantile(phi, &mut buckets))
+            VectorSample::dropping_name(labels, t, compute(&mut buckets))
         })
         .collect()
-}
-
-fn parse_bound(text: &str) -> Option<f64> {
-    match text {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        _ => text.parse().ok(),
-    }
 }
