@@ -73,7 +73,7 @@ impl Engine {
         let expr = parse(query)?;
         let deadline = Instant::now() + timeout.min(self.options.timeout);
         let mut evaluator =
-            Evaluator::new(self.storage.as_ref(), &self.options, &expr, time, time, deadline)?;
+            Evaluator::new(self.storage.as_ref(), &self.options, &expr, (time, time, 0), deadline)?;
         Ok(match evaluator.eval(&expr, time)? {
             // Results carry the evaluation time, not the time of the samples they came from.
             Value::Vector(vector) => Value::Vector(finish_vector(vector, time)?),
@@ -123,7 +123,7 @@ impl Engine {
         }
         let deadline = Instant::now() + timeout.min(self.options.timeout);
         let mut evaluator =
-            Evaluator::new(self.storage.as_ref(), &self.options, &expr, start, end, deadline)?;
+            Evaluator::new(self.storage.as_ref(), &self.options, &expr, (start, end, step), deadline)?;
         let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
         let mut t = start;
         while t <= end {

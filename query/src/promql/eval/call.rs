@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use argus_model::{Labels, METRIC_NAME};
+use argus_model::{Labels, METRIC_NAME, Sample};
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{Call, Expr};
 
@@ -17,7 +17,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
     let name = call.func.name;
     let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
     if functions::is_range_function(name) {
-        return range_function(ev, name, &args, t).map(Value::Vector);
+        return range_function(ev, call, name, &args, t).map(Value::Vector);
     }
     if let Some(f) = functions::simple_function(name) {
         let vector = ev.eval_vector(args[0], t)?;
@@ -124,41 +124,97 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
 
 /// A function over a range vector, applied to each series: the result drops the metric name
 /// (except `last_over_time`, which returns a sample of the series).
-fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], t: i64) -> Result<Vector> {
+fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr], t: i64) -> Result<Vector> {
     // The range vector is the first argument except for quantile_over_time(φ, v[...]).
     let matrix_index = usize::from(name == "quantile_over_time");
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let smoothing = matches!(name, "double_exponential_smoothing" | "holt_winters");
+    let constant_params = args.iter().enumerate().all(|(i, a)| i == matrix_index || literal(a).is_some());
+    // Over a range query's grid, a function of a plain range selector with constant
+    // parameters is computed for all steps at once, series by series.
+    if let (Expr::MatrixSelector(ms), Some(i), true, false) =
+        (unparen(args[matrix_index]), ev.grid_index(t), constant_params, smoothing)
+    {
+        let params: Vec<f64> = args
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != matrix_index)
+            .filter_map(|(_, a)| literal(a))
+            .collect();
+        let node = call as *const Call as usize;
+        return ev.grid_value(node, i, |ev| {
+            let range = ms.range.as_millis() as i64;
+            let mut out: Vec<Vector> = vec![Vec::new(); ev.grid_len()];
+            ev.windows_on_grid(&ms.vs, range, |i, at, labels, samples| {
+                let step_time = ev.grid_time(i);
+                if let Some(v) =
+                    functions::range_function_at(name, samples, at - range, at, step_time, &params)
+                {
+                    out[i].push(VectorSample {
+                        labels: labels.clone(),
+                        t: step_time,
+                        v,
+                        drop_name: !keep_name,
+                    });
+                }
+            });
+            Ok(out)
+        });
+    }
     let mut params = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         if i != matrix_index {
             params.push(ev.eval_scalar(arg, t)?);
         }
     }
-    let (range_start, range_end, matrix) = range_arg(ev, args[matrix_index], t)?;
-    if matches!(name, "double_exponential_smoothing" | "holt_winters") && !matrix.is_empty() {
-        functions::validate_smoothing_factors(params[0], params[1]).map_err(Error::Execution)?;
-    }
-    let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::new();
-    for series in matrix {
-        let samples = &series.samples;
-        if let Some(v) = functions::range_function_at(name, samples, range_start, range_end, t, &params) {
-            out.push(VectorSample { labels: series.labels, t, v, drop_name: series.drop_name || !keep_name });
+    let mut apply =
+        |labels: &Labels, samples: &[Sample], start: i64, end: i64, drop_name: bool| -> Result<()> {
+            // Prometheus rejects bad smoothing factors only once some series has samples.
+            if smoothing && out.is_empty() {
+                functions::validate_smoothing_factors(params[0], params[1]).map_err(Error::Execution)?;
+            }
+            if let Some(v) = functions::range_function_at(name, samples, start, end, t, &params) {
+                out.push(VectorSample { labels: labels.clone(), t, v, drop_name: drop_name || !keep_name });
+            }
+            Ok(())
+        };
+    match unparen(args[matrix_index]) {
+        // The common case reads the fetched samples in place instead of copying each window.
+        Expr::MatrixSelector(ms) => {
+            let range = ms.range.as_millis() as i64;
+            let end = ev.effective_time(&ms.vs.at, &ms.vs.offset, t);
+            for (labels, samples) in ev.windows(&ms.vs, range, t) {
+                apply(labels, &samples, end - range, end, false)?;
+            }
         }
+        Expr::Subquery(sq) => {
+            let end = ev.effective_time(&sq.at, &sq.offset, t);
+            let range = sq.range.as_millis() as i64;
+            for series in eval_matrix(ev, args[matrix_index], t)? {
+                apply(&series.labels, &series.samples, end - range, end, series.drop_name)?;
+            }
+        }
+        _ => return Err(Error::Execution("expected a range vector argument".into())),
     }
     Ok(out)
 }
 
-/// Evaluates a range-vector argument and the window it covers: `(start, end]` in ms.
-fn range_arg(ev: &mut Evaluator<'_>, arg: &Expr, t: i64) -> Result<(i64, i64, Matrix)> {
-    let (end, range) = match arg {
-        Expr::MatrixSelector(ms) => {
-            (ev.effective_time(&ms.vs.at, &ms.vs.offset, t), ms.range.as_millis() as i64)
-        }
-        Expr::Subquery(sq) => (ev.effective_time(&sq.at, &sq.offset, t), sq.range.as_millis() as i64),
-        Expr::Paren(p) => return range_arg(ev, &p.expr, t),
-        _ => return Err(Error::Execution("expected a range vector argument".into())),
-    };
-    Ok((end - range, end, eval_matrix(ev, arg, t)?))
+/// The value of a number literal argument, `-` and parentheses included.
+fn literal(expr: &Expr) -> Option<f64> {
+    match expr {
+        Expr::NumberLiteral(n) => Some(n.val),
+        Expr::Paren(p) => literal(&p.expr),
+        Expr::Unary(u) => literal(&u.expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+fn unparen(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
 }
 
 fn eval_matrix(ev: &mut Evaluator<'_>, arg: &Expr, t: i64) -> Result<Matrix> {

@@ -8,6 +8,7 @@ mod aggregate;
 mod binary;
 mod call;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +35,11 @@ pub(super) struct Evaluator<'a> {
     deadline: Instant,
     /// Data of each selector, keyed by the selector node's address in the AST.
     data: HashMap<usize, Vec<FetchedSeries>>,
+    /// The evaluation times of a range query, in order.
+    grid: Vec<i64>,
+    /// Selectors and range functions evaluated for every grid time at once, series by series
+    /// (one pass over each series' samples instead of a search per step), keyed by node.
+    on_grid: HashMap<usize, Vec<Vector>>,
 }
 
 /// The map key of a selector node.
@@ -42,17 +48,29 @@ fn key(selector: &VectorSelector) -> usize {
 }
 
 impl<'a> Evaluator<'a> {
-    /// Plans every selector's window for evaluations between `start` and `end` and fetches it.
+    /// Plans every selector's window for evaluations at every `step` from `start` to `end`
+    /// (one evaluation when `step` is 0) and fetches it.
     pub fn new(
         storage: &dyn Queryable,
         options: &'a EngineOptions,
         expr: &Expr,
-        start: i64,
-        end: i64,
+        (start, end, step): (i64, i64, i64),
         deadline: Instant,
     ) -> Result<Self> {
-        let mut evaluator =
-            Self { options, query_start: start, query_end: end, deadline, data: HashMap::new() };
+        let grid = if step > 0 {
+            (0..).map(|i| start + i * step).take_while(|&t| t <= end).collect()
+        } else {
+            vec![start]
+        };
+        let mut evaluator = Self {
+            options,
+            query_start: start,
+            query_end: end,
+            deadline,
+            data: HashMap::new(),
+            grid,
+            on_grid: HashMap::new(),
+        };
         let mut windows: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
         evaluator.plan(expr, start, end, &mut windows);
         let mut loaded = 0usize;
@@ -160,7 +178,12 @@ impl<'a> Evaluator<'a> {
                 )),
                 other => Err(Error::Execution(format!("unary minus on a {}", other.type_name()))),
             },
-            Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant_vector(vs, t))),
+            Expr::VectorSelector(vs) => match self.grid_index(t) {
+                Some(i) => {
+                    self.grid_value(key(vs), i, |ev| Ok(ev.instant_vectors_on_grid(vs))).map(Value::Vector)
+                }
+                None => Ok(Value::Vector(self.instant_vector(vs, t))),
+            },
             Expr::MatrixSelector(ms) => {
                 Ok(Value::Matrix(self.range_vector(&ms.vs, ms.range.as_millis() as i64, t)))
             }
@@ -208,22 +231,123 @@ impl<'a> Evaluator<'a> {
             .collect()
     }
 
-    /// Each series' samples in `(at - range, at]`, staleness markers left out.
-    fn range_vector(&self, vs: &VectorSelector, range: i64, t: i64) -> Matrix {
+    /// The position of `t` in a range query's grid; `None` for a single evaluation or a time
+    /// off the grid (inside a subquery), which are evaluated directly.
+    pub(super) fn grid_index(&self, t: i64) -> Option<usize> {
+        if self.grid.len() < 2 {
+            return None;
+        }
+        self.grid.binary_search(&t).ok()
+    }
+
+    pub(super) fn grid_len(&self) -> usize {
+        self.grid.len()
+    }
+
+    pub(super) fn grid_time(&self, i: usize) -> i64 {
+        self.grid[i]
+    }
+
+    /// The value of `node` at grid position `i`, computing it for the whole grid on first use.
+    pub(super) fn grid_value(
+        &mut self,
+        node: usize,
+        i: usize,
+        build: impl FnOnce(&Self) -> Result<Vec<Vector>>,
+    ) -> Result<Vector> {
+        if !self.on_grid.contains_key(&node) {
+            let built = build(self)?;
+            self.on_grid.insert(node, built);
+        }
+        Ok(self.on_grid[&node][i].clone())
+    }
+
+    /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
+    fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Vec<Vector> {
+        let lookback = self.options.lookback_delta.as_millis() as i64;
+        let mut out: Vec<Vector> = vec![Vec::new(); self.grid.len()];
+        for series in self.data.get(&key(vs)).into_iter().flatten() {
+            let mut end = 0;
+            for (i, &t) in self.grid.iter().enumerate() {
+                // Selector times never decrease along the grid (`@` fixes them), so the cursor
+                // only moves forward.
+                let at = self.effective_time(&vs.at, &vs.offset, t);
+                while end < series.samples.len() && series.samples[end].t <= at {
+                    end += 1;
+                }
+                if let Some(latest) = end.checked_sub(1).map(|e| series.samples[e])
+                    && latest.t > at - lookback
+                    && !is_stale_nan(latest.v)
+                {
+                    out[i].push(VectorSample::new(series.labels.clone(), latest.t, latest.v));
+                }
+            }
+        }
+        out
+    }
+
+    /// Calls `visit(grid position, labels, window)` for every series and grid time with the
+    /// samples of `vs[range]`, staleness markers left out, sliding over each series once.
+    pub(super) fn windows_on_grid(
+        &self,
+        vs: &VectorSelector,
+        range: i64,
+        mut visit: impl FnMut(usize, i64, &Labels, &[Sample]),
+    ) {
+        let mut scratch = Vec::new();
+        for series in self.data.get(&key(vs)).into_iter().flatten() {
+            let samples = &series.samples;
+            let (mut begin, mut end) = (0, 0);
+            for (i, &t) in self.grid.iter().enumerate() {
+                let at = self.effective_time(&vs.at, &vs.offset, t);
+                while end < samples.len() && samples[end].t <= at {
+                    end += 1;
+                }
+                while begin < end && samples[begin].t <= at - range {
+                    begin += 1;
+                }
+                let window = &samples[begin..end];
+                if window.iter().any(|x| is_stale_nan(x.v)) {
+                    scratch.clear();
+                    scratch.extend(window.iter().filter(|x| !is_stale_nan(x.v)));
+                    if !scratch.is_empty() {
+                        visit(i, at, &series.labels, &scratch);
+                    }
+                } else if !window.is_empty() {
+                    visit(i, at, &series.labels, window);
+                }
+            }
+        }
+    }
+
+    /// Each series' samples in `(at - range, at]`, staleness markers left out, borrowed from
+    /// the fetched data unless a marker had to be removed; series with none are skipped.
+    fn windows<'s>(
+        &'s self,
+        vs: &VectorSelector,
+        range: i64,
+        t: i64,
+    ) -> impl Iterator<Item = (&'s Labels, Cow<'s, [Sample]>)> + 's {
         let at = self.effective_time(&vs.at, &vs.offset, t);
-        let Some(series) = self.data.get(&key(vs)) else { return Vec::new() };
-        series
-            .iter()
-            .filter_map(|s| {
-                let begin = s.samples.partition_point(|x| x.t <= at - range);
-                let end = s.samples.partition_point(|x| x.t <= at);
-                let samples: Vec<Sample> =
-                    s.samples[begin..end].iter().filter(|x| !is_stale_nan(x.v)).copied().collect();
-                (!samples.is_empty()).then(|| RangeSeries {
-                    labels: s.labels.clone(),
-                    samples,
-                    drop_name: false,
-                })
+        self.data.get(&key(vs)).into_iter().flatten().filter_map(move |s| {
+            let begin = s.samples.partition_point(|x| x.t <= at - range);
+            let end = s.samples.partition_point(|x| x.t <= at);
+            let window = &s.samples[begin..end];
+            let samples = if window.iter().any(|x| is_stale_nan(x.v)) {
+                Cow::Owned(window.iter().filter(|x| !is_stale_nan(x.v)).copied().collect())
+            } else {
+                Cow::Borrowed(window)
+            };
+            (!samples.is_empty()).then_some((&s.labels, samples))
+        })
+    }
+
+    fn range_vector(&self, vs: &VectorSelector, range: i64, t: i64) -> Matrix {
+        self.windows(vs, range, t)
+            .map(|(labels, samples)| RangeSeries {
+                labels: labels.clone(),
+                samples: samples.into_owned(),
+                drop_name: false,
             })
             .collect()
     }
