@@ -5,15 +5,19 @@ use std::collections::HashMap;
 
 use argus_model::labels::is_valid_label_name;
 use argus_model::{Labels, METRIC_NAME};
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
+use super::call::{PlainRangeCall, unparen};
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
-use crate::promql::functions::{aggregation_variance, kahan_sum, mean, quantile};
+use crate::promql::functions::{aggregation_variance, kahan_sum, kahan_sum_inc, mean, quantile};
 use crate::promql::value::{Value, Vector, VectorSample, format_float};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Result<Value> {
     let op = agg.op.to_string();
+    if let Some(fused) = fused_on_grid(ev, agg, &op, t) {
+        return fused.map(Value::Vector);
+    }
     let param = match &agg.param {
         Some(param) => Some(ev.eval(param, t)?),
         None => None,
@@ -39,6 +43,87 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Resul
         }
     };
     Ok(Value::Vector(out))
+}
+
+/// `sum`, `count`, `min`, `max` or `group` of a plain range function (`sum by (mode)
+/// (rate(x[5m]))`) over a range query's grid: each series' group is found once, and its values
+/// for all steps flow straight into per-step accumulators, without a vector per step.
+/// `None` when the shape does not apply.
+fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) -> Option<Result<Vector>> {
+    if !matches!(op, "sum" | "count" | "min" | "max" | "group") {
+        return None;
+    }
+    let grouping = Grouping::new(&agg.modifier);
+    if let Grouping::By(names) = grouping
+        && names.iter().any(|n| n == METRIC_NAME)
+    {
+        // The result would inherit name marks; the general path handles that.
+        return None;
+    }
+    let Expr::Call(call) = unparen(&agg.expr) else { return None };
+    let plain = PlainRangeCall::of(call)?;
+    let i = ev.grid_index(t)?;
+    let node = agg as *const AggregateExpr as usize;
+    Some(ev.grid_value(node, i, |ev| {
+        let mut keys: Vec<Labels> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let group_of: Vec<usize> = ev
+            .fetched_labels(plain.selector)
+            .map(|labels| {
+                let key = grouping.key_of(labels);
+                *index.entry(key.clone()).or_insert_with(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                })
+            })
+            .collect();
+        let mut accumulators = vec![vec![Accumulator::default(); keys.len()]; ev.grid_len()];
+        plain.for_each_on_grid(ev, |step, series, _, v| accumulators[step][group_of[series]].add(op, v));
+        Ok(accumulators
+            .into_iter()
+            .enumerate()
+            .map(|(step, groups)| {
+                let t = ev.grid_time(step);
+                groups
+                    .into_iter()
+                    .zip(&keys)
+                    .filter(|(acc, _)| acc.count > 0)
+                    .map(|(acc, key)| VectorSample::new(key.clone(), t, acc.result(op)))
+                    .collect()
+            })
+            .collect())
+    }))
+}
+
+/// A running `sum`/`count`/`min`/`max`/`group` of one group at one step.
+#[derive(Debug, Clone, Copy, Default)]
+struct Accumulator {
+    value: f64,
+    compensation: f64,
+    count: u64,
+}
+
+impl Accumulator {
+    fn add(&mut self, op: &str, v: f64) {
+        let first = self.count == 0;
+        self.count += 1;
+        match op {
+            "sum" => (self.value, self.compensation) = kahan_sum_inc(v, self.value, self.compensation),
+            "min" if first || self.value.is_nan() || v < self.value => self.value = v,
+            "max" if first || self.value.is_nan() || v > self.value => self.value = v,
+            _ => {}
+        }
+    }
+
+    fn result(&self, op: &str) -> f64 {
+        match op {
+            "sum" if self.value.is_infinite() => self.value,
+            "sum" => self.value + self.compensation,
+            "count" => self.count as f64,
+            "group" => 1.0,
+            _ => self.value,
+        }
+    }
 }
 
 fn scalar_param(param: &Option<Value>, op: &str) -> Result<f64> {
@@ -74,7 +159,10 @@ impl<'a> Grouping<'a> {
     /// The group of a series. A name marked for removal still groups by `__name__`; the group's
     /// result inherits the mark (see `fold_groups`).
     fn key(&self, sample: &VectorSample) -> Labels {
-        let labels = &sample.labels;
+        self.key_of(&sample.labels)
+    }
+
+    fn key_of(&self, labels: &Labels) -> Labels {
         match self {
             Grouping::All => Labels::empty(),
             Grouping::By(names) => labels.keep_only(names),

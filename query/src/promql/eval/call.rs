@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use argus_model::{Labels, METRIC_NAME, Sample};
 use promql_parser::label::MatchOp as ParsedOp;
-use promql_parser::parser::{Call, Expr};
+use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
@@ -124,39 +124,71 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
 
 /// A function over a range vector, applied to each series: the result drops the metric name
 /// (except `last_over_time`, which returns a sample of the series).
+/// A range function over a plain range selector with literal parameters, such as
+/// `rate(x[5m])` or `quantile_over_time(0.9, x[1h])`: over a range query's grid it is computed
+/// for all steps at once, series by series.
+pub(super) struct PlainRangeCall<'e> {
+    pub name: &'e str,
+    pub selector: &'e VectorSelector,
+    pub range: i64,
+    pub params: Vec<f64>,
+    /// Whether results keep the metric name (`last_over_time`).
+    pub keep_name: bool,
+}
+
+impl<'e> PlainRangeCall<'e> {
+    pub fn of(call: &'e Call) -> Option<Self> {
+        let name = call.func.name;
+        if !functions::is_range_function(name)
+            || matches!(name, "double_exponential_smoothing" | "holt_winters")
+        {
+            // Smoothing factors are validated per step, on the general path.
+            return None;
+        }
+        let matrix_index = matrix_argument(name);
+        let Expr::MatrixSelector(ms) = unparen(call.args.args.get(matrix_index)?) else { return None };
+        let mut params = Vec::new();
+        for (i, arg) in call.args.args.iter().enumerate() {
+            if i != matrix_index {
+                params.push(literal(arg)?);
+            }
+        }
+        let keep_name = matches!(name, "last_over_time" | "first_over_time");
+        Some(Self { name, selector: &ms.vs, range: ms.range.as_millis() as i64, params, keep_name })
+    }
+
+    /// Calls `visit(grid position, series index, labels, value)` for every series and grid
+    /// time where the function has a value.
+    pub fn for_each_on_grid(&self, ev: &Evaluator<'_>, mut visit: impl FnMut(usize, usize, &Labels, f64)) {
+        ev.windows_on_grid(self.selector, self.range, |i, series, at, labels, samples| {
+            let start = at - self.range;
+            let step_time = ev.grid_time(i);
+            if let Some(v) =
+                functions::range_function_at(self.name, samples, start, at, step_time, &self.params)
+            {
+                visit(i, series, labels, v);
+            }
+        });
+    }
+}
+
+/// Position of the range-vector argument: first, except `quantile_over_time(φ, v[…])`.
+fn matrix_argument(name: &str) -> usize {
+    usize::from(name == "quantile_over_time")
+}
+
 fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr], t: i64) -> Result<Vector> {
-    // The range vector is the first argument except for quantile_over_time(φ, v[...]).
-    let matrix_index = usize::from(name == "quantile_over_time");
+    let matrix_index = matrix_argument(name);
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let smoothing = matches!(name, "double_exponential_smoothing" | "holt_winters");
-    let constant_params = args.iter().enumerate().all(|(i, a)| i == matrix_index || literal(a).is_some());
-    // Over a range query's grid, a function of a plain range selector with constant
-    // parameters is computed for all steps at once, series by series.
-    if let (Expr::MatrixSelector(ms), Some(i), true, false) =
-        (unparen(args[matrix_index]), ev.grid_index(t), constant_params, smoothing)
-    {
-        let params: Vec<f64> = args
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != matrix_index)
-            .filter_map(|(_, a)| literal(a))
-            .collect();
+    if let (Some(plain), Some(i)) = (PlainRangeCall::of(call), ev.grid_index(t)) {
         let node = call as *const Call as usize;
         return ev.grid_value(node, i, |ev| {
-            let range = ms.range.as_millis() as i64;
             let mut out: Vec<Vector> = vec![Vec::new(); ev.grid_len()];
-            ev.windows_on_grid(&ms.vs, range, |i, at, labels, samples| {
-                let step_time = ev.grid_time(i);
-                if let Some(v) =
-                    functions::range_function_at(name, samples, at - range, at, step_time, &params)
-                {
-                    out[i].push(VectorSample {
-                        labels: labels.clone(),
-                        t: step_time,
-                        v,
-                        drop_name: !keep_name,
-                    });
-                }
+            plain.for_each_on_grid(ev, |i, _, labels, v| {
+                let drop_name = !plain.keep_name;
+                let sample = VectorSample { labels: labels.clone(), t: ev.grid_time(i), v, drop_name };
+                out[i].push(sample);
             });
             Ok(out)
         });
@@ -210,7 +242,7 @@ fn literal(expr: &Expr) -> Option<f64> {
     }
 }
 
-fn unparen(expr: &Expr) -> &Expr {
+pub(super) fn unparen(expr: &Expr) -> &Expr {
     match expr {
         Expr::Paren(p) => unparen(&p.expr),
         other => other,

@@ -262,6 +262,11 @@ impl<'a> Evaluator<'a> {
         Ok(self.on_grid[&node][i].clone())
     }
 
+    /// Labels of the series a selector fetched, in the order `windows_on_grid` numbers them.
+    pub(super) fn fetched_labels(&self, vs: &VectorSelector) -> impl Iterator<Item = &Labels> {
+        self.data.get(&key(vs)).into_iter().flatten().map(|s| &s.labels)
+    }
+
     /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
     fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Vec<Vector> {
         let lookback = self.options.lookback_delta.as_millis() as i64;
@@ -286,16 +291,17 @@ impl<'a> Evaluator<'a> {
         out
     }
 
-    /// Calls `visit(grid position, labels, window)` for every series and grid time with the
-    /// samples of `vs[range]`, staleness markers left out, sliding over each series once.
+    /// Calls `visit(grid position, series index, selector time, labels, window)` for every
+    /// series and grid time with the samples of `vs[range]`, staleness markers left out,
+    /// sliding over each series once.
     pub(super) fn windows_on_grid(
         &self,
         vs: &VectorSelector,
         range: i64,
-        mut visit: impl FnMut(usize, i64, &Labels, &[Sample]),
+        mut visit: impl FnMut(usize, usize, i64, &Labels, &[Sample]),
     ) {
         let mut scratch = Vec::new();
-        for series in self.data.get(&key(vs)).into_iter().flatten() {
+        for (index, series) in self.data.get(&key(vs)).into_iter().flatten().enumerate() {
             let samples = &series.samples;
             let (mut begin, mut end) = (0, 0);
             for (i, &t) in self.grid.iter().enumerate() {
@@ -311,10 +317,10 @@ impl<'a> Evaluator<'a> {
                     scratch.clear();
                     scratch.extend(window.iter().filter(|x| !is_stale_nan(x.v)));
                     if !scratch.is_empty() {
-                        visit(i, at, &series.labels, &scratch);
+                        visit(i, index, at, &series.labels, &scratch);
                     }
                 } else if !window.is_empty() {
-                    visit(i, at, &series.labels, window);
+                    visit(i, index, at, &series.labels, window);
                 }
             }
         }
