@@ -53,8 +53,9 @@ impl LabelReplace {
     }
 }
 
-/// `label_replace` on one label set; see [`LabelReplace`], which avoids recompiling the
-/// regex for every series.
+/// `label_replace` on one label set, for the tests; the evaluator uses [`LabelReplace`], which
+/// compiles the regex once for all series.
+#[cfg(test)]
 pub(crate) fn label_replace(
     labels: &Labels,
     dst: &str,

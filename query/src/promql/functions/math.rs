@@ -76,16 +76,6 @@ pub(crate) fn clamp(v: f64, min: f64, max: f64) -> f64 {
     go_max(min, go_min(max, v))
 }
 
-/// `max_of(a, b)`: Go's `math.Max`, so NaN wins (unlike `f64::max`).
-pub(crate) fn max_of(a: f64, b: f64) -> f64 {
-    go_max(a, b)
-}
-
-/// `min_of(a, b)`: Go's `math.Min`, so NaN wins (unlike `f64::min`).
-pub(crate) fn min_of(a: f64, b: f64) -> f64 {
-    go_min(a, b)
-}
-
 /// The calendar function called `name` (`day_of_month day_of_week day_of_year days_in_month
 /// hour minute month year`) of a Unix timestamp in seconds, in UTC; `None` for other names.
 /// Called without an argument, these functions use the evaluation time (`time()`); that is
@@ -275,17 +265,6 @@ mod tests {
         assert!(values.iter().all(|&v| clamp(v, 0.0, f64::NAN).is_nan()));
         assert!(values.iter().all(|&v| clamp(v, f64::NAN, 0.0).is_nan()));
         assert!(clamp(f64::NAN, 0.0, 1.0).is_nan());
-    }
-
-    #[test]
-    fn min_of_max_of_from_prometheus() {
-        assert_eq!(
-            (min_of(3.0, 5.0), min_of(5.0, 3.0), max_of(3.0, 5.0), max_of(5.0, 3.0)),
-            (3.0, 3.0, 5.0, 5.0)
-        );
-        assert_eq!((min_of(-2.0, -5.0), max_of(-2.0, -5.0)), (-5.0, -2.0));
-        assert!(min_of(f64::NAN, 3.0).is_nan() && min_of(3.0, f64::NAN).is_nan());
-        assert!(max_of(f64::NAN, 3.0).is_nan() && max_of(3.0, f64::NAN).is_nan());
     }
 
     #[test]

@@ -11,27 +11,14 @@
 //! - [`labels`]: `label_replace` and `label_join`.
 //! - [`stats`]: Kahan summation, quantiles, mean and variance shared with the aggregations.
 
-// Wired up by the evaluator.
-#![allow(dead_code)]
+mod histogram;
+mod labels;
+mod math;
+mod range;
+mod stats;
 
-pub(crate) mod histogram;
-pub(crate) mod labels;
-pub(crate) mod math;
-pub(crate) mod range;
-pub(crate) mod stats;
-
-// The kernels the evaluator calls; those it does not call yet would warn as unused.
-#[allow(unused_imports)]
-pub(crate) use histogram::{
-    BucketQuantile, bucket_fraction, bucket_quantile, bucket_quantile_detailed, parse_le,
-};
-#[allow(unused_imports)]
-pub(crate) use labels::{LabelReplace, label_join, label_replace};
-#[allow(unused_imports)]
-pub(crate) use math::{clamp, date_function, max_of, min_of, round, simple_function};
-#[allow(unused_imports)]
-pub(crate) use range::{is_range_function, range_function, range_function_at, validate_smoothing_factors};
-#[allow(unused_imports)]
-pub(crate) use stats::{
-    aggregation_variance, go_max, go_min, kahan_sum, kahan_sum_inc, mean, quantile, variance,
-};
+pub(crate) use histogram::{bucket_fraction, bucket_quantile, parse_le};
+pub(crate) use labels::{LabelReplace, label_join};
+pub(crate) use math::{clamp, date_function, round, simple_function};
+pub(crate) use range::{is_range_function, range_function_at, validate_smoothing_factors};
+pub(crate) use stats::{aggregation_variance, kahan_sum, kahan_sum_inc, mean, quantile};

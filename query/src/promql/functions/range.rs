@@ -58,7 +58,9 @@ pub(crate) fn is_range_function(name: &str) -> bool {
 /// `samples` are the window's samples in time order (stale markers removed), `range_start`
 /// (exclusive) and `range_end` (inclusive) bound the window in ms, and `params` are the scalar
 /// arguments besides the matrix in call order (`quantile_over_time`'s φ, `predict_linear`'s
-/// seconds, `double_exponential_smoothing`'s sf and tf).
+/// seconds, `double_exponential_smoothing`'s sf and tf). The evaluator always passes the step
+/// time, so only the tests use this form.
+#[cfg(test)]
 pub(crate) fn range_function(
     name: &str,
     samples: &[Sample],
