@@ -136,7 +136,8 @@ pub struct SelectHints {
 
 /// The read side of an engine.
 pub trait Queryable: Send + Sync {
-    /// Series matching every matcher (a missing label matches as `""`), sorted by labels.
+    /// Series matching every matcher (a missing label matches as `""`), in no particular order
+    /// (callers that need an order sort; PromQL does not).
     fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError>;
 
     /// Sorted label names of the series that match `matchers` (all series when empty) and have

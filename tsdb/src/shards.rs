@@ -161,7 +161,7 @@ impl Appendable for Shards {
 
 impl Queryable for Shards {
     fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError> {
-        let mut series: Vec<Series> = self
+        let series: Vec<Series> = self
             .dbs
             .iter()
             .flat_map(|db| db.select(matchers, hints))
@@ -170,7 +170,6 @@ impl Queryable for Shards {
                 samples: Box::new(ChunksIter::new(selected.chunks, hints.range)),
             })
             .collect();
-        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(series)
     }
 

@@ -439,23 +439,49 @@ fn fetch(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Resu
         }
     }
     if alternatives.len() == 1 {
-        let series = storage.select(&alternatives[0], hints)?;
-        return Ok(series
-            .into_iter()
-            .map(|s| FetchedSeries { labels: s.labels, samples: s.samples.collect() })
-            .collect());
+        return Ok(decode_all(storage.select(&alternatives[0], hints)?));
     }
     // A series matched by several `or` alternatives is fetched once.
     let mut seen: HashSet<Labels> = HashSet::new();
-    let mut out = Vec::new();
+    let mut selected = Vec::new();
     for matchers in alternatives {
         for series in storage.select(&matchers, hints)? {
             if seen.insert(series.labels.clone()) {
-                out.push(FetchedSeries { labels: series.labels, samples: series.samples.collect() });
+                selected.push(series);
             }
         }
     }
-    Ok(out)
+    Ok(decode_all(selected))
+}
+
+/// Decodes the samples of selected series, on all cores when there are many: chunk decoding is
+/// most of the cost of a query over many series.
+fn decode_all(selected: Vec<argus_model::Series>) -> Vec<FetchedSeries> {
+    const SERIES_PER_THREAD: usize = 4096;
+    let decode = |series: argus_model::Series| FetchedSeries {
+        labels: series.labels,
+        samples: series.samples.collect(),
+    };
+    let threads =
+        std::thread::available_parallelism().map_or(1, usize::from).min(selected.len() / SERIES_PER_THREAD);
+    if threads < 2 {
+        return selected.into_iter().map(decode).collect();
+    }
+    let per_thread = selected.len().div_ceil(threads);
+    let mut parts: Vec<Vec<argus_model::Series>> = Vec::with_capacity(threads);
+    let mut rest = selected;
+    while rest.len() > per_thread {
+        let tail = rest.split_off(per_thread);
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(decode).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoding does not panic")).collect()
+    })
 }
 
 /// The selector's matchers in the model's terms, the metric name as a `__name__` matcher.
