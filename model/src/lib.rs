@@ -6,6 +6,7 @@ pub mod labels;
 pub mod matcher;
 pub mod metrics;
 pub mod proto;
+pub mod regex;
 pub mod sample;
 pub mod storage;
 pub mod time;

@@ -1,10 +1,11 @@
 //! Label matchers (`=`, `!=`, `=~`, `!~`) with Prometheus semantics.
 //!
-//! Regular expressions are RE2 syntax, fully anchored, and `.` matches a newline (Prometheus
-//! 3.x). A label a series does not have matches as the empty string. Common regex shapes are
-//! recognised once at construction and answered without the regex engine: a literal, an
-//! alternation of literals (`a|b|c`, which the postings index can turn into a union of exact
-//! lookups), a literal prefix (`foo.*`), `.*` and `.+`.
+//! Regular expressions are RE2 syntax read as Go reads it, fully anchored, and `.` matches a
+//! newline (Prometheus 3.x; see [`crate::regex`]). A label a series does not have matches as
+//! the empty string. Common regex shapes are recognised once at construction and answered
+//! without the regex engine: a literal, an alternation of literals (`a|b|c`, which the
+//! postings index can turn into a union of exact lookups), a literal prefix (`foo.*`), `.*`
+//! and `.+`.
 
 use std::fmt;
 
@@ -69,7 +70,7 @@ impl StringMatch {
         if let Some(fast) = Self::regex_fast_path(pattern) {
             return Ok(fast);
         }
-        Regex::new(&format!("^(?s:{pattern})$"))
+        crate::regex::compile_anchored(pattern)
             .map(StringMatch::Regex)
             .map_err(|source| MatcherError { pattern: pattern.to_string(), source })
     }
@@ -203,6 +204,13 @@ mod tests {
         assert!(!m(MatchOp::RegexMatch, ".+").matches_empty());
         assert!(!m(MatchOp::RegexNoMatch, ".*").matches_empty());
         assert!(m(MatchOp::RegexNoMatch, ".+").matches_empty());
+    }
+
+    #[test]
+    fn regex_reads_patterns_as_go() {
+        assert!(m(MatchOp::RegexMatch, r"\d+").matches("123"));
+        assert!(!m(MatchOp::RegexMatch, r"\d").matches("٣"), "Perl classes are ASCII-only in Go");
+        assert!(m(MatchOp::RegexMatch, r"a{b}").matches("a{b}"), "a brace that is no repetition is literal");
     }
 
     #[test]
