@@ -778,20 +778,24 @@ fn dataset(start: i64) -> Vec<Series> {
         (2.5, "2.5"),
         (f64::INFINITY, "+Inf"),
     ];
+
+    /// Records one observed latency in a histogram's buckets, sum and count.
+    fn observe(buckets: &mut [f64; 7], sum: &mut f64, count: &mut f64, latency: f64) {
+        for (bucket, &(bound, _)) in buckets.iter_mut().zip(BOUNDS.iter()) {
+            if latency <= bound {
+                *bucket += 1.0;
+            }
+        }
+        *sum += latency;
+        *count += 1.0;
+    }
     for (i, &(job, instance)) in TARGETS.iter().enumerate().take(5) {
         let mean = 0.1 + 0.08 * i as f64;
         let mut buckets = [0.0f64; 7];
         let (mut sum, mut count) = (0.0, 0.0);
         // A history before the first sample (see the module comment on extrapolation to zero).
         for _ in 0..2000 {
-            let latency = -(1.0 - rng.float()).ln() * mean;
-            for (b, &(bound, _)) in BOUNDS.iter().enumerate() {
-                if latency <= bound {
-                    buckets[b] += 1.0;
-                }
-            }
-            sum += latency;
-            count += 1.0;
+            observe(&mut buckets, &mut sum, &mut count, -(1.0 - rng.float()).ln() * mean);
         }
         let mut bucket_samples: Vec<Vec<(i64, f64)>> = vec![Vec::new(); 7];
         let (mut sum_samples, mut count_samples) = (Vec::new(), Vec::new());
@@ -803,14 +807,7 @@ fn dataset(start: i64) -> Vec<Series> {
             }
             let observations = if job == "api" { 5 + rng.next() % 20 } else { rng.next() % 6 };
             for _ in 0..observations {
-                let latency = -(1.0 - rng.float()).ln() * mean;
-                for (b, &(bound, _)) in BOUNDS.iter().enumerate() {
-                    if latency <= bound {
-                        buckets[b] += 1.0;
-                    }
-                }
-                sum += latency;
-                count += 1.0;
+                observe(&mut buckets, &mut sum, &mut count, -(1.0 - rng.float()).ln() * mean);
             }
             // One scrape: all of a histogram's series share the timestamp.
             let t = time(&mut rng, k);

@@ -65,21 +65,32 @@ fn time_params(workload: &Workload) -> [(&'static str, String); 2] {
     ]
 }
 
+/// GET `path` for the workload's selector and time range; fails unless the answer is 2xx.
+fn get_for_workload(
+    client: &Client,
+    base: &str,
+    path: &str,
+    workload: &Workload,
+) -> anyhow::Result<reqwest::blocking::Response> {
+    let [start, end] = time_params(workload);
+    let response = client
+        .get(format!("{base}{path}"))
+        .query(&[("match[]", SELECTOR.to_string()), start, end])
+        .send()
+        .with_context(|| format!("querying {path}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("{path} answered {status}: {}", response.text().unwrap_or_default());
+    }
+    Ok(response)
+}
+
 fn count_series(client: &Client, base: &str, workload: &Workload) -> anyhow::Result<u64> {
     #[derive(Deserialize)]
     struct Answer {
         data: Vec<serde_json::Value>,
     }
-    let [start, end] = time_params(workload);
-    let response = client
-        .get(format!("{base}/api/v1/series"))
-        .query(&[("match[]", SELECTOR.to_string()), start, end])
-        .send()
-        .context("querying /api/v1/series")?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!("/api/v1/series answered {status}: {}", response.text().unwrap_or_default());
-    }
+    let response = get_for_workload(client, base, "/api/v1/series", workload)?;
     Ok(response.json::<Answer>().context("parsing /api/v1/series")?.data.len() as u64)
 }
 
@@ -108,16 +119,7 @@ fn metric_names(client: &Client, base: &str, workload: &Workload) -> anyhow::Res
     struct Answer {
         data: Vec<String>,
     }
-    let [start, end] = time_params(workload);
-    let response = client
-        .get(format!("{base}/api/v1/label/__name__/values"))
-        .query(&[("match[]", SELECTOR.to_string()), start, end])
-        .send()
-        .context("querying /api/v1/label/__name__/values")?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!("/api/v1/label/__name__/values answered {status}: {}", response.text().unwrap_or_default());
-    }
+    let response = get_for_workload(client, base, "/api/v1/label/__name__/values", workload)?;
     Ok(response.json::<Answer>().context("parsing metric names")?.data)
 }
 
@@ -153,16 +155,7 @@ fn count_samples_export(client: &Client, base: &str, workload: &Workload) -> any
     struct Line {
         timestamps: Vec<i64>,
     }
-    let [start, end] = time_params(workload);
-    let response = client
-        .get(format!("{base}/api/v1/export"))
-        .query(&[("match[]", SELECTOR.to_string()), start, end])
-        .send()
-        .context("querying /api/v1/export")?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!("/api/v1/export answered {status}");
-    }
+    let response = get_for_workload(client, base, "/api/v1/export", workload)?;
     let mut total = 0;
     for line in std::io::BufReader::new(response).lines() {
         let line = line.context("reading /api/v1/export")?;
