@@ -116,6 +116,15 @@ async fn errors_have_prometheus_types_and_statuses() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "execution",
         ),
+        // A range query counts the samples it decodes while it streams them.
+        (
+            format!(
+                "/api/v1/query_range?query={}&start=0&end=600&step=60",
+                enc("sum(rate(http_requests_total[10m]))")
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "execution",
+        ),
     ];
     for (uri, status, error_type) in cases {
         let (got, body) = get(&app, &uri).await;

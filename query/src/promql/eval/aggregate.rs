@@ -69,6 +69,7 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let group_of: Vec<usize> = ev
             .fetched_labels(plain.selector)
+            .iter()
             .map(|labels| {
                 let key = grouping.key_of(labels);
                 *index.entry(key.clone()).or_insert_with(|| {
@@ -78,7 +79,7 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
             })
             .collect();
         let mut accumulators = vec![vec![Accumulator::default(); keys.len()]; ev.grid_len()];
-        plain.for_each_on_grid(ev, |step, series, _, v| accumulators[step][group_of[series]].add(op, v));
+        plain.for_each_on_grid(ev, |step, series, _, v| accumulators[step][group_of[series]].add(op, v))?;
         Ok(accumulators
             .into_iter()
             .enumerate()

@@ -159,7 +159,11 @@ impl<'e> PlainRangeCall<'e> {
 
     /// Calls `visit(grid position, series index, labels, value)` for every series and grid
     /// time where the function has a value.
-    pub fn for_each_on_grid(&self, ev: &Evaluator<'_>, mut visit: impl FnMut(usize, usize, &Labels, f64)) {
+    pub fn for_each_on_grid(
+        &self,
+        ev: &Evaluator<'_>,
+        mut visit: impl FnMut(usize, usize, &Labels, f64),
+    ) -> Result<()> {
         ev.windows_on_grid(self.selector, self.range, |i, series, at, labels, samples| {
             let start = at - self.range;
             let step_time = ev.grid_time(i);
@@ -168,7 +172,7 @@ impl<'e> PlainRangeCall<'e> {
             {
                 visit(i, series, labels, v);
             }
-        });
+        })
     }
 }
 
@@ -189,7 +193,7 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
                 let drop_name = !plain.keep_name;
                 let sample = VectorSample { labels: labels.clone(), t: ev.grid_time(i), v, drop_name };
                 out[i].push(sample);
-            });
+            })?;
             Ok(out)
         });
     }

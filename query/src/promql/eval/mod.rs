@@ -9,11 +9,12 @@ mod binary;
 mod call;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use argus_model::{
-    Labels, METRIC_NAME, MatchOp, Matcher, Queryable, Sample, SelectHints, TimeRange, is_stale_nan,
+    Labels, METRIC_NAME, MatchOp, Matcher, Queryable, Sample, SelectHints, Series, TimeRange, is_stale_nan,
 };
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
@@ -21,11 +22,27 @@ use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelect
 use super::EngineOptions;
 use super::value::{Matrix, RangeSeries, Value, Vector, VectorSample};
 use crate::error::{Error, Result};
+use call::PlainRangeCall;
 
 /// A selector's series with their samples over the query's window.
 struct FetchedSeries {
     labels: Labels,
     samples: Vec<Sample>,
+}
+
+/// What a query reads: each selector's window, and the selectors read only by grid passes.
+#[derive(Default)]
+struct Plan<'e> {
+    windows: HashMap<usize, (&'e VectorSelector, i64, i64)>,
+    streamable: HashSet<usize>,
+}
+
+impl<'e> Plan<'e> {
+    fn need(&mut self, selector: &'e VectorSelector, min: i64, max: i64) {
+        let entry = self.windows.entry(key(selector)).or_insert((selector, min, max));
+        entry.1 = entry.1.min(min);
+        entry.2 = entry.2.max(max);
+    }
 }
 
 pub(super) struct Evaluator<'a> {
@@ -40,6 +57,12 @@ pub(super) struct Evaluator<'a> {
     /// Selectors and range functions evaluated for every grid time at once, series by series
     /// (one pass over each series' samples instead of a search per step), keyed by node.
     on_grid: HashMap<usize, Vec<Vector>>,
+    /// Selected but not yet decoded series of the selectors a range query reads only through
+    /// grid passes: those decode each series as they go, so a query never holds more than one
+    /// decoded series of them at a time.
+    streams: RefCell<HashMap<usize, Vec<Series>>>,
+    /// Samples loaded so far, for `max_samples`.
+    loaded: Cell<usize>,
 }
 
 /// The map key of a selector node.
@@ -70,63 +93,74 @@ impl<'a> Evaluator<'a> {
             data: HashMap::new(),
             grid,
             on_grid: HashMap::new(),
+            streams: RefCell::default(),
+            loaded: Cell::new(0),
         };
-        let mut windows: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
-        evaluator.plan(expr, start, end, &mut windows);
-        let mut loaded = 0usize;
-        for (key, (selector, min, max)) in windows {
-            let series = fetch(storage, selector, TimeRange::new(min, max))?;
-            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
-            if loaded > options.max_samples {
-                return Err(Error::TooManySamples("query execution"));
+        let mut plan = Plan::default();
+        evaluator.plan(expr, start, end, false, &mut plan);
+        for (key, (selector, min, max)) in plan.windows {
+            let selected = select(storage, selector, TimeRange::new(min, max))?;
+            if plan.streamable.contains(&key) {
+                evaluator.streams.get_mut().insert(key, selected);
+            } else {
+                let series = decode_all(selected);
+                evaluator.count_loaded(series.iter().map(|s| s.samples.len()).sum())?;
+                evaluator.data.insert(key, series);
             }
-            evaluator.data.insert(key, series);
         }
         Ok(evaluator)
     }
 
+    /// Adds to the samples the query has loaded, failing past `max_samples`.
+    fn count_loaded(&self, samples: usize) -> Result<()> {
+        let loaded = self.loaded.get() + samples;
+        self.loaded.set(loaded);
+        if loaded > self.options.max_samples {
+            return Err(Error::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
     /// Records the window each selector under `expr` needs when `expr` is evaluated at times
-    /// in `[start, end]`.
-    fn plan<'e>(
-        &self,
-        expr: &'e Expr,
-        start: i64,
-        end: i64,
-        windows: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
-    ) {
-        let mut need = |selector: &'e VectorSelector, min: i64, max: i64| {
-            let entry = windows.entry(key(selector)).or_insert((selector, min, max));
-            entry.1 = entry.1.min(min);
-            entry.2 = entry.2.max(max);
-        };
+    /// in `[start, end]`, and which selectors only grid passes read: those outside subqueries
+    /// that are instant selectors or the range argument of a [`PlainRangeCall`].
+    fn plan<'e>(&self, expr: &'e Expr, start: i64, end: i64, in_subquery: bool, plan: &mut Plan<'e>) {
         match expr {
             Expr::VectorSelector(vs) => {
                 let (a, b) = self.shift(&vs.at, &vs.offset, start, end);
-                need(vs, a - self.options.lookback_delta.as_millis() as i64, b);
+                plan.need(vs, a - self.options.lookback_delta.as_millis() as i64, b);
+                if !in_subquery {
+                    plan.streamable.insert(key(vs));
+                }
             }
             Expr::MatrixSelector(ms) => {
                 let (a, b) = self.shift(&ms.vs.at, &ms.vs.offset, start, end);
-                need(&ms.vs, a - ms.range.as_millis() as i64, b);
+                plan.need(&ms.vs, a - ms.range.as_millis() as i64, b);
             }
             Expr::Subquery(sq) => {
                 let (a, b) = self.shift(&sq.at, &sq.offset, start, end);
-                self.plan(&sq.expr, a - sq.range.as_millis() as i64, b, windows);
+                self.plan(&sq.expr, a - sq.range.as_millis() as i64, b, true, plan);
             }
             Expr::Aggregate(agg) => {
-                self.plan(&agg.expr, start, end, windows);
+                self.plan(&agg.expr, start, end, in_subquery, plan);
                 if let Some(param) = &agg.param {
-                    self.plan(param, start, end, windows);
+                    self.plan(param, start, end, in_subquery, plan);
                 }
             }
-            Expr::Unary(u) => self.plan(&u.expr, start, end, windows),
-            Expr::Paren(p) => self.plan(&p.expr, start, end, windows),
+            Expr::Unary(u) => self.plan(&u.expr, start, end, in_subquery, plan),
+            Expr::Paren(p) => self.plan(&p.expr, start, end, in_subquery, plan),
             Expr::Binary(b) => {
-                self.plan(&b.lhs, start, end, windows);
-                self.plan(&b.rhs, start, end, windows);
+                self.plan(&b.lhs, start, end, in_subquery, plan);
+                self.plan(&b.rhs, start, end, in_subquery, plan);
             }
             Expr::Call(call) => {
                 for arg in &call.args.args {
-                    self.plan(arg, start, end, windows);
+                    self.plan(arg, start, end, in_subquery, plan);
+                }
+                if let Some(plain) = PlainRangeCall::of(call)
+                    && !in_subquery
+                {
+                    plan.streamable.insert(key(plain.selector));
                 }
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
@@ -180,7 +214,7 @@ impl<'a> Evaluator<'a> {
             },
             Expr::VectorSelector(vs) => match self.grid_index(t) {
                 Some(i) => {
-                    self.grid_value(key(vs), i, |ev| Ok(ev.instant_vectors_on_grid(vs))).map(Value::Vector)
+                    self.grid_value(key(vs), i, |ev| ev.instant_vectors_on_grid(vs)).map(Value::Vector)
                 }
                 None => Ok(Value::Vector(self.instant_vector(vs, t))),
             },
@@ -231,12 +265,9 @@ impl<'a> Evaluator<'a> {
             .collect()
     }
 
-    /// The position of `t` in a range query's grid; `None` for a single evaluation or a time
-    /// off the grid (inside a subquery), which are evaluated directly.
+    /// The position of `t` in the query's grid (an instant query's grid is its one time);
+    /// `None` for a time off the grid (inside a subquery), which is evaluated directly.
     pub(super) fn grid_index(&self, t: i64) -> Option<usize> {
-        if self.grid.len() < 2 {
-            return None;
-        }
         self.grid.binary_search(&t).ok()
     }
 
@@ -262,33 +293,62 @@ impl<'a> Evaluator<'a> {
         Ok(self.on_grid[&node][i].clone())
     }
 
-    /// Labels of the series a selector fetched, in the order `windows_on_grid` numbers them.
-    pub(super) fn fetched_labels(&self, vs: &VectorSelector) -> impl Iterator<Item = &Labels> {
-        self.data.get(&key(vs)).into_iter().flatten().map(|s| &s.labels)
+    /// Labels of the series a selector fetched, in the order the grid passes number them.
+    pub(super) fn fetched_labels(&self, vs: &VectorSelector) -> Vec<Labels> {
+        if let Some(series) = self.streams.borrow().get(&key(vs)) {
+            return series.iter().map(|s| s.labels.clone()).collect();
+        }
+        self.data.get(&key(vs)).into_iter().flatten().map(|s| s.labels.clone()).collect()
     }
 
-    /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
-    fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Vec<Vector> {
-        let lookback = self.options.lookback_delta.as_millis() as i64;
-        let mut out: Vec<Vector> = vec![Vec::new(); self.grid.len()];
-        for series in self.data.get(&key(vs)).into_iter().flatten() {
-            let mut end = 0;
-            for (i, &t) in self.grid.iter().enumerate() {
-                // Selector times never decrease along the grid (`@` fixes them), so the cursor
-                // only moves forward.
-                let at = self.effective_time(&vs.at, &vs.offset, t);
-                while end < series.samples.len() && series.samples[end].t <= at {
-                    end += 1;
+    /// Calls `visit(series index, labels, samples)` for every series of `vs` in time order:
+    /// from memory when decoded, else decoding it now (counted against `max_samples`).
+    fn each_series(
+        &self,
+        vs: &VectorSelector,
+        mut visit: impl FnMut(usize, &Labels, &mut dyn Iterator<Item = Sample>),
+    ) -> Result<()> {
+        let streamed = self.streams.borrow_mut().remove(&key(vs));
+        match streamed {
+            Some(series) => {
+                for (index, s) in series.into_iter().enumerate() {
+                    let mut decoded = 0;
+                    visit(index, &s.labels, &mut s.samples.inspect(|_| decoded += 1));
+                    self.count_loaded(decoded)?;
                 }
-                if let Some(latest) = end.checked_sub(1).map(|e| series.samples[e])
-                    && latest.t > at - lookback
-                    && !is_stale_nan(latest.v)
-                {
-                    out[i].push(VectorSample::new(series.labels.clone(), latest.t, latest.v));
+            }
+            None => {
+                for (index, s) in self.data.get(&key(vs)).into_iter().flatten().enumerate() {
+                    visit(index, &s.labels, &mut s.samples.iter().copied());
                 }
             }
         }
-        out
+        Ok(())
+    }
+
+    /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
+    fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Result<Vec<Vector>> {
+        let lookback = self.options.lookback_delta.as_millis() as i64;
+        let mut out: Vec<Vector> = vec![Vec::new(); self.grid.len()];
+        self.each_series(vs, |_, labels, samples| {
+            let mut samples = samples.peekable();
+            let mut latest: Option<Sample> = None;
+            for (i, &t) in self.grid.iter().enumerate() {
+                // Selector times never decrease along the grid (`@` fixes them), so the
+                // samples are consumed in order.
+                let at = self.effective_time(&vs.at, &vs.offset, t);
+                while let Some(sample) = samples.next_if(|x| x.t <= at) {
+                    latest = Some(sample);
+                }
+                if let Some(latest) = latest
+                    && latest.t > at - lookback
+                    && !is_stale_nan(latest.v)
+                {
+                    out[i].push(VectorSample::new(labels.clone(), latest.t, latest.v));
+                }
+            }
+        })?;
+        Ok(out)
     }
 
     /// Calls `visit(grid position, series index, selector time, labels, window)` for every
@@ -299,31 +359,26 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         range: i64,
         mut visit: impl FnMut(usize, usize, i64, &Labels, &[Sample]),
-    ) {
-        let mut scratch = Vec::new();
-        for (index, series) in self.data.get(&key(vs)).into_iter().flatten().enumerate() {
-            let samples = &series.samples;
-            let (mut begin, mut end) = (0, 0);
+    ) -> Result<()> {
+        let mut window: VecDeque<Sample> = VecDeque::new();
+        self.each_series(vs, |index, labels, samples| {
+            let mut samples = samples.peekable();
+            window.clear();
             for (i, &t) in self.grid.iter().enumerate() {
                 let at = self.effective_time(&vs.at, &vs.offset, t);
-                while end < samples.len() && samples[end].t <= at {
-                    end += 1;
-                }
-                while begin < end && samples[begin].t <= at - range {
-                    begin += 1;
-                }
-                let window = &samples[begin..end];
-                if window.iter().any(|x| is_stale_nan(x.v)) {
-                    scratch.clear();
-                    scratch.extend(window.iter().filter(|x| !is_stale_nan(x.v)));
-                    if !scratch.is_empty() {
-                        visit(i, index, at, &series.labels, &scratch);
+                while let Some(sample) = samples.next_if(|x| x.t <= at) {
+                    if !is_stale_nan(sample.v) {
+                        window.push_back(sample);
                     }
-                } else if !window.is_empty() {
-                    visit(i, index, at, &series.labels, window);
+                }
+                while window.front().is_some_and(|x| x.t <= at - range) {
+                    window.pop_front();
+                }
+                if !window.is_empty() {
+                    visit(i, index, at, labels, window.make_contiguous());
                 }
             }
-        }
+        })
     }
 
     /// Each series' samples in `(at - range, at]`, staleness markers left out, borrowed from
@@ -427,8 +482,9 @@ fn system_time_ms(time: SystemTime) -> i64 {
     }
 }
 
-/// Fetches a selector's series over `range` (the selector's `or` alternatives are a union).
-fn fetch(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Result<Vec<FetchedSeries>> {
+/// Selects a selector's series over `range`, samples not yet decoded (the selector's `or`
+/// alternatives are a union).
+fn select(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Result<Vec<Series>> {
     let hints = SelectHints { range, labels_only: false };
     let mut alternatives = Vec::new();
     if vs.matchers.or_matchers.is_empty() {
@@ -439,7 +495,7 @@ fn fetch(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Resu
         }
     }
     if alternatives.len() == 1 {
-        return Ok(decode_all(storage.select(&alternatives[0], hints)?));
+        return Ok(storage.select(&alternatives[0], hints)?);
     }
     // A series matched by several `or` alternatives is fetched once.
     let mut seen: HashSet<Labels> = HashSet::new();
@@ -451,24 +507,21 @@ fn fetch(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Resu
             }
         }
     }
-    Ok(decode_all(selected))
+    Ok(selected)
 }
 
 /// Decodes the samples of selected series, on all cores when there are many: chunk decoding is
 /// most of the cost of a query over many series.
-fn decode_all(selected: Vec<argus_model::Series>) -> Vec<FetchedSeries> {
+fn decode_all(selected: Vec<Series>) -> Vec<FetchedSeries> {
     const SERIES_PER_THREAD: usize = 4096;
-    let decode = |series: argus_model::Series| FetchedSeries {
-        labels: series.labels,
-        samples: series.samples.collect(),
-    };
+    let decode = |series: Series| FetchedSeries { labels: series.labels, samples: series.samples.collect() };
     let threads =
         std::thread::available_parallelism().map_or(1, usize::from).min(selected.len() / SERIES_PER_THREAD);
     if threads < 2 {
         return selected.into_iter().map(decode).collect();
     }
     let per_thread = selected.len().div_ceil(threads);
-    let mut parts: Vec<Vec<argus_model::Series>> = Vec::with_capacity(threads);
+    let mut parts: Vec<Vec<Series>> = Vec::with_capacity(threads);
     let mut rest = selected;
     while rest.len() > per_thread {
         let tail = rest.split_off(per_thread);
