@@ -1,12 +1,13 @@
 //! PromQL evaluation over `argus_model::Queryable` with Prometheus 3.x semantics. Parsing is
 //! the `promql-parser` crate's; evaluation is ours.
 //!
-//! A query is evaluated step by step, each step exactly as an instant query at that time would
-//! be (Prometheus's rule for range queries). Before the first step, every selector's data for
-//! the whole query range is fetched once (the window each needs is planned from the AST:
-//! offsets, `@`, ranges, subqueries, the lookback delta), so steps only search in memory.
-//! Limits: at most 11 000 points per series in a range query, `max_samples` samples loaded
-//! per query, and a `timeout` checked between steps.
+//! A query is evaluated on its grid of times, each exactly as an instant query at that time
+//! would be (Prometheus's rule for range queries). Every selector's series are selected once
+//! for the window the whole query reads through it (planned from the AST: offsets, `@`,
+//! ranges, subqueries, the lookback delta); selectors and range functions are then computed
+//! for the whole grid series by series, decoding one series at a time (see `eval`).
+//! `docs/promql.md` describes it for users. Limits: at most 11 000 points per series in a
+//! range query, `max_samples` samples decoded per query, and a `timeout` checked as it runs.
 
 mod eval;
 pub(crate) mod functions;

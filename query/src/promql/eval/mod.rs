@@ -1,8 +1,13 @@
-//! The step evaluator: evaluates an expression at one time over data fetched once per query.
+//! The evaluator: answers an expression at one time of the query's grid (or off it, inside a
+//! subquery).
 //!
 //! `Evaluator::new` walks the AST to find, for every selector, the time window the whole query
-//! will read through it, and fetches that window once. `eval` then answers each node at a given
-//! time; aggregation, binary operators and function calls live in their own modules.
+//! will read through it, and selects those series once. Selectors read only on the grid stay
+//! undecoded: the first `eval` of such a node computes it for every grid time in one pass per
+//! series (`instant_vectors_on_grid`, `windows_on_grid`), decoding a series, using it and
+//! dropping it; later times are served from that result. Selectors inside subqueries are
+//! decoded up front and searched per time. Aggregation, binary operators and function calls
+//! live in their own modules.
 
 mod aggregate;
 mod binary;
