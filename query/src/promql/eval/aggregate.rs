@@ -10,7 +10,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use super::call::{PlainRangeCall, unparen};
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
-use crate::promql::functions::{aggregation_variance, kahan_sum, kahan_sum_inc, mean, quantile};
+use crate::promql::functions::{aggregation_variance, kahan_sum_inc, mean, quantile};
 use crate::promql::value::{Value, Vector, VectorSample, format_float};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Result<Value> {
@@ -46,7 +46,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Resul
 }
 
 /// `sum`, `count`, `min`, `max` or `group` of a plain range function (`sum by (mode)
-/// (rate(x[5m]))`) over a range query's grid: each series' group is found once, and its values
+/// (rate(x[5m]))`) over the query's grid: each series' group is found once, and its values
 /// for all steps flow straight into per-step accumulators, without a vector per step.
 /// `None` when the shape does not apply.
 fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) -> Option<Result<Vector>> {
@@ -96,7 +96,9 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
     }))
 }
 
-/// A running `sum`/`count`/`min`/`max`/`group` of one group at one step.
+/// A running `sum` (Kahan-compensated), `count`, `min`, `max` or `group` of one group at one
+/// step. For `min` and `max`, NaN loses to any number (a group of NaNs stays NaN), as in
+/// Prometheus.
 #[derive(Debug, Clone, Copy, Default)]
 struct Accumulator {
     value: f64,
@@ -105,6 +107,15 @@ struct Accumulator {
 }
 
 impl Accumulator {
+    /// The aggregate of a whole group at once.
+    fn over(op: &str, values: &[f64]) -> f64 {
+        let mut acc = Self::default();
+        for &v in values {
+            acc.add(op, v);
+        }
+        acc.result(op)
+    }
+
     fn add(&mut self, op: &str, v: f64) {
         let first = self.count == 0;
         self.count += 1;
@@ -207,10 +218,10 @@ fn fold_groups(input: Vector, grouping: &Grouping<'_>, t: i64, reduce: impl Fn(&
 
 fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
     Ok(match op {
-        "sum" => |values: &mut [f64]| kahan_sum(values.iter().copied()),
+        "sum" => |values: &mut [f64]| Accumulator::over("sum", values),
         "avg" => |values: &mut [f64]| mean(values.iter().copied()).unwrap_or(f64::NAN),
-        "min" => min,
-        "max" => max,
+        "min" => |values: &mut [f64]| Accumulator::over("min", values),
+        "max" => |values: &mut [f64]| Accumulator::over("max", values),
         "count" => |values: &mut [f64]| values.len() as f64,
         "group" => |_: &mut [f64]| 1.0,
         "stdvar" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN),
@@ -219,15 +230,6 @@ fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
         }
         other => return Err(Error::Execution(format!("aggregation {other} is not supported"))),
     })
-}
-
-/// Minimum where NaN loses to any number (a group of NaNs stays NaN).
-fn min(values: &mut [f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc })
-}
-
-fn max(values: &mut [f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc })
 }
 
 /// `topk`/`bottomk`: the `k` largest (smallest) members of each group, keeping their labels,

@@ -21,4 +21,4 @@ pub(crate) use histogram::{bucket_fraction, bucket_quantile, parse_le};
 pub(crate) use labels::{LabelReplace, label_join};
 pub(crate) use math::{clamp, date_function, round, simple_function};
 pub(crate) use range::{is_range_function, range_function_at, validate_smoothing_factors};
-pub(crate) use stats::{aggregation_variance, kahan_sum, kahan_sum_inc, mean, quantile};
+pub(crate) use stats::{aggregation_variance, kahan_sum_inc, mean, quantile};
