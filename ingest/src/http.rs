@@ -62,7 +62,8 @@ pub(crate) async fn read_body(request: Request, limit: u64) -> Result<Bytes> {
         discard(body).await;
         return Err(Error::TooLarge { limit });
     }
-    let mut collected = Vec::new();
+    // Sized from Content-Length (already checked against the limit) so the body is copied once.
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Error::Body(e.to_string()))?;
         let Ok(data) = frame.into_data() else { continue };
