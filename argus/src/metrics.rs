@@ -29,8 +29,11 @@ struct RouteMetrics {
 
 impl HttpMetrics {
     fn route(&self, path: &str) -> Arc<RouteMetrics> {
-        self.routes
-            .lock()
+        let mut routes = self.routes.lock();
+        if let Some(route) = routes.get(path) {
+            return route.clone();
+        }
+        routes
             .entry(path.to_string())
             .or_insert_with(|| {
                 Arc::new(RouteMetrics {
@@ -45,13 +48,11 @@ impl HttpMetrics {
 /// Middleware recording every request under its route pattern (never the raw path, so label
 /// values cannot explode).
 pub async fn record_http(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // MatchedPath shares its string: cloning it does not allocate.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let route = metrics.route(&route);
+    let route = metrics.route(matched.as_ref().map_or("unmatched", MatchedPath::as_str));
     route.duration.observe(started.elapsed());
     *route.by_status.lock().entry(response.status().as_u16()).or_default() += 1;
     response

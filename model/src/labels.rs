@@ -84,10 +84,6 @@ impl Labels {
         self.0.iter()
     }
 
-    pub fn as_slice(&self) -> &[Label] {
-        &self.0
-    }
-
     /// The value of label `name`, or `None` when the set does not have it.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.binary_search_by(|l| (*l.name).cmp(name)).ok().map(|i| &*self.0[i].value)
@@ -102,10 +98,6 @@ impl Labels {
     /// must compare the labels themselves on a hash match.
     pub fn stable_hash(&self) -> u64 {
         hash_label_pairs(self.0.iter().map(|l| (&*l.name, &*l.value)))
-    }
-
-    pub fn into_vec(self) -> Vec<Label> {
-        self.0.to_vec()
     }
 
     /// The set without the labels named in `names`.

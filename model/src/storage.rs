@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::{ErrorKind, LabelRef, Labels, Matcher, Sample, StorageError, TimeRange, WriteBatch};
+use crate::{LabelRef, Labels, Matcher, Sample, StorageError, TimeRange, WriteBatch};
 
 /// The samples of one series in a write, in the order the sender gave them.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,18 +86,6 @@ impl AppendReport {
     pub fn total_rejected(&self) -> u64 {
         self.rejected.iter().sum()
     }
-
-    /// Adds another report's counts (used when a batch is split over shards).
-    pub fn merge(&mut self, other: AppendReport) {
-        self.accepted += other.accepted;
-        for reason in RejectReason::ALL {
-            let i = reason as usize;
-            if self.rejected[i] == 0 && other.rejected[i] > 0 {
-                self.examples.extend(other.examples.iter().filter(|e| e.reason == reason).cloned());
-            }
-            self.rejected[i] += other.rejected[i];
-        }
-    }
 }
 
 /// The write side of an engine.
@@ -154,27 +142,19 @@ pub trait Queryable: Send + Sync {
     ) -> Result<Vec<String>, StorageError>;
 }
 
-impl StorageError {
-    pub fn bad_data(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::new(ErrorKind::BadData, source)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn report_keeps_one_example_per_reason_across_merges() {
+    fn report_keeps_one_example_per_reason() {
         let owned = Labels::from_pairs([("__name__", "x")]).unwrap();
         let labels = owned.as_refs();
-        let mut a = AppendReport { accepted: 2, ..Default::default() };
+        let mut a = AppendReport { accepted: 3, ..Default::default() };
         a.reject(RejectReason::OutOfOrder, &labels, 1);
         a.reject(RejectReason::OutOfOrder, &labels, 2);
-        let mut b = AppendReport { accepted: 1, ..Default::default() };
-        b.reject(RejectReason::OutOfOrder, &labels, 3);
-        b.reject(RejectReason::TooOld, &labels, 4);
-        a.merge(b);
+        a.reject(RejectReason::OutOfOrder, &labels, 3);
+        a.reject(RejectReason::TooOld, &labels, 4);
         assert_eq!(a.accepted, 3);
         assert_eq!(a.rejected_count(RejectReason::OutOfOrder), 3);
         assert_eq!(a.rejected_count(RejectReason::TooOld), 1);

@@ -46,6 +46,9 @@ fn config_file_flags_health_and_metrics() {
     assert_eq!(metric(&text, "argus_tsdb_series_created_total"), 1.0);
     assert_eq!(metric(&text, "argus_tsdb_samples_rejected_total{reason=\"out_of_order\"}"), 1.0);
     assert_eq!(metric(&text, "argus_tsdb_head_series"), 1.0);
+    assert_eq!(metric(&text, "argus_tsdb_head_chunks"), 1.0);
+    let build_info = format!("argus_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(metric(&text, &build_info), 1.0);
     assert_eq!(metric(&text, "argus_tsdb_shards"), 3.0);
     assert_eq!(metric(&text, "argus_ingest_samples_received_total"), 4.0);
     assert_eq!(metric(&text, "argus_ingest_samples_invalid_total"), 1.0);

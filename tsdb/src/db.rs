@@ -26,7 +26,7 @@ struct Shard {
     records: WalRecords,
 }
 
-pub struct Db {
+pub(crate) struct Db {
     shard: usize,
     state: Mutex<Shard>,
     wal: Wal,

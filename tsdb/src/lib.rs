@@ -1,7 +1,7 @@
 //! The Argus time-series engine.
 //!
 //! The engine is [`Shards`]: series are placed on one of N shards by the stable hash of their
-//! label set, and each shard ([`Db`]) is an in-memory head — series, Gorilla-compressed chunks
+//! label set, and each shard (`Db`) is an in-memory head — series, Gorilla-compressed chunks
 //! ([`chunk`]), a postings index — made durable by its own write-ahead log (`argus-wal`). A
 //! write is acknowledged once its WAL records are fsynced; on start every shard replays its
 //! WAL. The rest of Argus uses the engine only through `argus_model`'s `Appendable` and
@@ -21,7 +21,6 @@ mod record;
 mod shards;
 
 pub use config::{FsyncPolicy, TsdbConfig, WalConfig};
-pub use db::Db;
 pub use error::{Error, Result};
 pub use metrics::TsdbMetrics;
-pub use shards::{EngineStats, Shards, wal_dirs};
+pub use shards::{EngineStats, Shards};

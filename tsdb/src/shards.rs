@@ -6,7 +6,7 @@
 //! need a rewrite of every WAL.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -189,9 +189,4 @@ impl Queryable for Shards {
             self.dbs.iter().flat_map(|db| db.label_values(name, matchers, range)).collect();
         Ok(values.into_iter().collect())
     }
-}
-
-/// The data directory layout under `dir`, for tools and tests.
-pub fn wal_dirs(dir: &Path) -> Vec<PathBuf> {
-    (0..).map(|i| shard_dir(dir, i)).take_while(|d| d.is_dir()).map(|d| d.join("wal")).collect()
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use argus_model::{Labels, SelectHints};
+use argus_model::{Labels, SelectHints, StorageError};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -44,7 +44,7 @@ pub async fn export(
                 by_labels.entry(series.labels.clone()).or_insert(series);
             }
         }
-        Ok(by_labels)
+        Ok::<_, StorageError>(by_labels)
     })
     .await?;
     let (sender, receiver) = tokio::sync::mpsc::channel(4);

@@ -47,13 +47,13 @@ fn limited<T>(mut items: Vec<T>, limit: Option<usize>) -> Success<Vec<T>> {
 }
 
 /// Runs a storage call on a blocking thread: selects take shard locks and walk the index.
-pub(super) async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+pub(super) async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    call: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(call)
         .await
         .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("query task failed: {e}") })?
-        .map_err(ApiError::from)
+        .map_err(Into::into)
 }
 
 pub async fn series(
@@ -74,7 +74,7 @@ pub async fn series(
         for matchers in &selectors {
             all.extend(storage.select(matchers, hints)?.into_iter().map(|s| s.labels));
         }
-        Ok(all)
+        Ok::<_, StorageError>(all)
     })
     .await?;
     Ok(Json(limited(label_sets.into_iter().collect(), limit)))

@@ -11,6 +11,7 @@ use serde_json::{Value as JsonValue, json};
 use super::QueryState;
 use super::error::ApiError;
 use super::params::{Params, parse_time};
+use super::prom::blocking;
 use crate::promql::value::{Value, VectorSample, format_float};
 
 pub async fn query(
@@ -26,7 +27,7 @@ pub async fn query(
     };
     let timeout = timeout(&params)?;
     let engine = state.engine.clone();
-    let value = run(move || engine.instant_within(&query, time, timeout)).await?;
+    let value = blocking(move || engine.instant_within(&query, time, timeout)).await?;
     Ok(Json(success(&value)))
 }
 
@@ -42,7 +43,7 @@ pub async fn query_range(
     let step = parse_step(required(&params, "step")?)?;
     let timeout = timeout(&params)?;
     let engine = state.engine.clone();
-    let value = run(move || engine.range_within(&query, start, end, step, timeout)).await?;
+    let value = blocking(move || engine.range_within(&query, start, end, step, timeout)).await?;
     Ok(Json(success(&value)))
 }
 
@@ -75,16 +76,6 @@ fn timeout(params: &Params) -> Result<Duration, ApiError> {
             ))
         }),
     }
-}
-
-async fn run(evaluate: impl FnOnce() -> crate::Result<Value> + Send + 'static) -> Result<Value, ApiError> {
-    tokio::task::spawn_blocking(evaluate)
-        .await
-        .map_err(|e| ApiError {
-            kind: argus_model::ErrorKind::Internal,
-            message: format!("query task failed: {e}"),
-        })?
-        .map_err(ApiError::from)
 }
 
 fn success(value: &Value) -> JsonValue {

@@ -46,6 +46,8 @@ pub(crate) struct Head {
     by_hash: HashMap<u64, HashSlot>,
     postings: Postings,
     max_time: Option<i64>,
+    /// Chunks over all series, kept up to date so `/metrics` need not walk the series.
+    chunks: usize,
 }
 
 impl Head {
@@ -54,7 +56,19 @@ impl Head {
     }
 
     pub fn chunk_count(&self) -> usize {
-        self.series.iter().map(MemSeries::chunk_count).sum()
+        self.chunks
+    }
+
+    /// Appends to series `series_ref`, keeping the head's newest time and chunk count.
+    fn append_sample(&mut self, series_ref: u32, sample: Sample) -> Result<Appended, RejectReason> {
+        let series = &mut self.series[series_ref as usize];
+        let chunks_before = series.chunk_count();
+        let appended = series.append(sample)?;
+        if appended == Appended::Stored {
+            self.chunks += series.chunk_count() - chunks_before;
+            self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
+        }
+        Ok(appended)
     }
 
     /// Newest sample timestamp in the head.
@@ -92,10 +106,9 @@ impl Head {
                 report.reject(RejectReason::TooOld, series.labels, sample.t);
                 continue;
             }
-            match self.series[series_ref as usize].append(sample) {
+            match self.append_sample(series_ref, sample) {
                 Ok(Appended::Stored) => {
                     wal.samples.push(series_ref, sample);
-                    self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
                     report.accepted += 1;
                 }
                 Ok(Appended::Duplicate) => report.accepted += 1,
@@ -114,12 +127,11 @@ impl Head {
     /// Re-applies a sample read from the WAL. Ordering rules still apply (a resend logged twice
     /// is a duplicate), but not the too-old bound, which depended on the time of the write.
     pub fn replay_sample(&mut self, series_ref: u32, sample: Sample) -> bool {
-        let Some(series) = self.series.get_mut(series_ref as usize) else {
+        if series_ref as usize >= self.series.len() {
             return false;
-        };
-        if series.append(sample) == Ok(Appended::Stored) {
-            self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
         }
+        // A resend logged twice is a duplicate, and refusals cannot occur: both are ignored.
+        let _ = self.append_sample(series_ref, sample);
         true
     }
 
@@ -207,6 +219,24 @@ mod tests {
         assert_eq!(report.accepted, 2);
         assert_eq!(report.rejected_count(RejectReason::OutOfOrder), 1);
         assert_eq!(head.max_time(), Some(20));
+    }
+
+    #[test]
+    fn chunk_count_follows_appends_and_replay() {
+        let mut head = Head::default();
+        let samples: Vec<(i64, f64)> = (0..250).map(|t| (t, t as f64)).collect();
+        append(
+            &mut head,
+            &[series(&[("__name__", "a")], &samples), series(&[("__name__", "b")], &samples[..5])],
+            0,
+        );
+        assert_eq!(head.chunk_count(), 3 + 1, "120 + 120 + 10 samples, and 5");
+        let mut replayed = Head::default();
+        let series_ref = replayed.replay_series(&Labels::from_pairs([("__name__", "a")]).unwrap());
+        for &(t, v) in &samples {
+            replayed.replay_sample(series_ref, Sample::new(t, v));
+        }
+        assert_eq!(replayed.chunk_count(), 3);
     }
 
     #[test]
