@@ -9,6 +9,7 @@
 //! interned strings without copying them.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
@@ -41,8 +42,16 @@ pub enum LabelsError {
 
 /// A sorted set of labels with unique names; the ordering is Prometheus's (name, then value,
 /// pair by pair, then length).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Labels(Arc<[Label]>);
+
+impl Hash for Labels {
+    /// Feeds the [`Labels::stable_hash`] alone: one word instead of every name and value
+    /// makes maps keyed by label sets (groups and series in the query engine) much cheaper.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.stable_hash());
+    }
+}
 
 impl Labels {
     /// Builds a label set from labels in any order: drops empty-valued labels (Prometheus treats

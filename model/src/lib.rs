@@ -17,8 +17,8 @@ pub use labels::{Label, Labels, LabelsError, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, Timestamp, is_stale_nan, stale_nan};
 pub use storage::{
-    AppendReport, Appendable, Queryable, RejectReason, Rejection, SampleIter, SelectHints, Series,
-    SeriesSamples,
+    AppendReport, Appendable, Queryable, RejectReason, Rejection, SampleIter, SamplesWanted, SelectHints,
+    Series, SeriesSamples,
 };
 pub use time::TimeRange;
 pub use write::{BatchSeries, LabelRef, WriteBatch};

@@ -118,8 +118,21 @@ pub struct SelectHints {
     /// Only series with at least one sample in this range are returned, and only their samples
     /// in it.
     pub range: TimeRange,
-    /// The caller needs the label sets only (series API); the samples iterator may be empty.
-    pub labels_only: bool,
+    /// Which of those samples the caller will read.
+    pub samples: SamplesWanted,
+}
+
+/// Which samples in range a caller of [`Queryable::select`] reads, so that storage can skip
+/// decoding the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplesWanted {
+    /// Every sample in range, in time order.
+    All,
+    /// Only the newest sample in range (an instant selector evaluated at one time); storage
+    /// may yield just that one, or all of them.
+    Latest,
+    /// None: the label sets only (series API); the samples iterator may be empty.
+    None,
 }
 
 /// The read side of an engine.

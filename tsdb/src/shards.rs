@@ -19,7 +19,6 @@ use tracing::warn;
 use crate::config::TsdbConfig;
 use crate::db::{Db, shard_dir};
 use crate::error::{Error, Result};
-use crate::head::ChunksIter;
 use crate::metrics::TsdbMetrics;
 
 pub struct Shards {
@@ -167,7 +166,7 @@ impl Queryable for Shards {
             .flat_map(|db| db.select(matchers, hints))
             .map(|selected| Series {
                 labels: selected.labels,
-                samples: Box::new(ChunksIter::new(selected.chunks, hints.range)),
+                samples: selected.samples.into_iter(hints.range),
             })
             .collect();
         Ok(series)

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use argus_model::{
-    Appendable, Labels, MatchOp, Matcher, Queryable, RejectReason, Sample, SelectHints, SeriesSamples,
-    TimeRange, WriteBatch,
+    Appendable, Labels, MatchOp, Matcher, Queryable, RejectReason, Sample, SamplesWanted, SelectHints,
+    SeriesSamples, TimeRange, WriteBatch,
 };
 use argus_tsdb::{Shards, TsdbConfig};
 use proptest::prelude::*;
@@ -20,7 +20,7 @@ fn config(shards: usize) -> TsdbConfig {
 
 fn everything(shards: &Shards) -> Stored {
     let any_name = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
-    let hints = SelectHints { range: TimeRange::ALL, labels_only: false };
+    let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
     shards
         .select(&[any_name], hints)
         .unwrap()

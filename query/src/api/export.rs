@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use argus_model::{Labels, SelectHints, StorageError};
+use argus_model::{Labels, SamplesWanted, SelectHints, StorageError};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -32,7 +32,7 @@ pub async fn export(
     if selectors.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let hints = SelectHints { range: params.time_range()?, labels_only: false };
+    let hints = SelectHints { range: params.time_range()?, samples: SamplesWanted::All };
     let storage = state.storage.clone();
     // Selecting first lets a storage error still become a proper API error; samples are
     // decoded and sent while the body streams.

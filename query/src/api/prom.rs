@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use argus_model::labels::is_valid_label_name;
-use argus_model::{ErrorKind, Labels, Matcher, SelectHints, StorageError};
+use argus_model::{ErrorKind, Labels, Matcher, SamplesWanted, SelectHints, StorageError};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -26,7 +26,7 @@ pub struct Success<T> {
 }
 
 impl<T> Success<T> {
-    fn new(data: T) -> Self {
+    pub(super) fn new(data: T) -> Self {
         Self { status: "success", data, warnings: Vec::new() }
     }
 }
@@ -66,7 +66,7 @@ pub async fn series(
     if selectors.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let hints = SelectHints { range: params.time_range()?, labels_only: true };
+    let hints = SelectHints { range: params.time_range()?, samples: SamplesWanted::None };
     let limit = params.limit()?;
     let storage = state.storage.clone();
     let label_sets = blocking(move || {

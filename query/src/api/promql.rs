@@ -3,22 +3,25 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use argus_model::{ErrorKind, Labels, Sample};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use serde_json::{Value as JsonValue, json};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::ser::{SerializeTuple, Serializer};
 
 use super::QueryState;
 use super::error::ApiError;
 use super::params::{Params, parse_time};
-use super::prom::blocking;
-use crate::promql::value::{Value, VectorSample, format_float};
+use super::prom::{Success, blocking};
+use crate::promql::value::{PromFloat, Value};
 
 pub async fn query(
     State(state): State<QueryState>,
     RawQuery(raw): RawQuery,
     body: Bytes,
-) -> Result<Json<JsonValue>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), &body);
     let query = params.get("query").unwrap_or_default().to_string();
     let time = match params.get("time").filter(|t| !t.is_empty()) {
@@ -27,15 +30,15 @@ pub async fn query(
     };
     let timeout = timeout(&params)?;
     let engine = state.engine.clone();
-    let value = blocking(move || engine.instant_within(&query, time, timeout)).await?;
-    Ok(Json(success(&value)))
+    let body = blocking(move || success_body(&engine.instant_within(&query, time, timeout)?)).await?;
+    Ok(json_response(body))
 }
 
 pub async fn query_range(
     State(state): State<QueryState>,
     RawQuery(raw): RawQuery,
     body: Bytes,
-) -> Result<Json<JsonValue>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), &body);
     let query = params.get("query").unwrap_or_default().to_string();
     let start = parse_time(required(&params, "start")?, "start")?;
@@ -43,8 +46,9 @@ pub async fn query_range(
     let step = parse_step(required(&params, "step")?)?;
     let timeout = timeout(&params)?;
     let engine = state.engine.clone();
-    let value = blocking(move || engine.range_within(&query, start, end, step, timeout)).await?;
-    Ok(Json(success(&value)))
+    let body =
+        blocking(move || success_body(&engine.range_within(&query, start, end, step, timeout)?)).await?;
+    Ok(json_response(body))
 }
 
 fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
@@ -78,35 +82,97 @@ fn timeout(params: &Params) -> Result<Duration, ApiError> {
     }
 }
 
-fn success(value: &Value) -> JsonValue {
-    json!({"status": "success", "data": {"resultType": value.type_name(), "result": result_json(value)}})
+/// The response body of a successful query, serialized straight from the engine's value.
+fn success_body(value: &Value) -> Result<Vec<u8>, ApiError> {
+    let data = QueryData { result_type: value.type_name(), result: QueryResult(value) };
+    serde_json::to_vec(&Success::new(data))
+        .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("encoding the result: {e}") })
+}
+
+/// A JSON response from an encoded body.
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The `data` of a query response.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryData<'v> {
+    result_type: &'static str,
+    result: QueryResult<'v>,
 }
 
 /// The `result` of a query as Prometheus writes it: times in float seconds, values as strings.
-pub(crate) fn result_json(value: &Value) -> JsonValue {
-    match value {
-        Value::Scalar { t, v } => json!([seconds(*t), format_float(*v)]),
-        Value::String { t, v } => json!([seconds(*t), v]),
-        Value::Vector(vector) => JsonValue::Array(vector.iter().map(vector_sample_json).collect()),
-        Value::Matrix(matrix) => JsonValue::Array(
-            matrix
-                .iter()
-                .map(|series| {
-                    let values: Vec<JsonValue> =
-                        series.samples.iter().map(|s| json!([seconds(s.t), format_float(s.v)])).collect();
-                    json!({"metric": series.labels, "values": values})
-                })
-                .collect(),
-        ),
+struct QueryResult<'v>(&'v Value);
+
+impl Serialize for QueryResult<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Scalar { t, v } => Point(*t, *v).serialize(serializer),
+            Value::String { t, v } => (Seconds(*t), v).serialize(serializer),
+            Value::Vector(vector) => serializer.collect_seq(
+                vector.iter().map(|s| InstantSample { metric: &s.labels, value: Point(s.t, s.v) }),
+            ),
+            Value::Matrix(matrix) => serializer.collect_seq(
+                matrix.iter().map(|s| SeriesPoints { metric: &s.labels, values: Points(&s.samples) }),
+            ),
+        }
     }
 }
 
-fn vector_sample_json(sample: &VectorSample) -> JsonValue {
-    json!({"metric": sample.labels, "value": [seconds(sample.t), format_float(sample.v)]})
+#[derive(Serialize)]
+struct InstantSample<'v> {
+    metric: &'v Labels,
+    value: Point,
 }
 
-fn seconds(t: i64) -> JsonValue {
-    if t % 1000 == 0 { json!(t / 1000) } else { json!(t as f64 / 1000.0) }
+#[derive(Serialize)]
+struct SeriesPoints<'v> {
+    metric: &'v Labels,
+    values: Points<'v>,
+}
+
+struct Points<'v>(&'v [Sample]);
+
+impl Serialize for Points<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|s| Point(s.t, s.v)))
+    }
+}
+
+/// `[<seconds>, "<value>"]`.
+struct Point(i64, f64);
+
+impl Serialize for Point {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&Seconds(self.0))?;
+        tuple.serialize_element(&FloatString(self.1))?;
+        tuple.end()
+    }
+}
+
+/// Milliseconds as seconds: an integer when whole, else a float.
+struct Seconds(i64);
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        if t % 1000 == 0 {
+            serializer.serialize_i64(t / 1000)
+        } else {
+            serializer.serialize_f64(t as f64 / 1000.0)
+        }
+    }
+}
+
+/// A sample value as the string Prometheus writes.
+struct FloatString(f64);
+
+impl Serialize for FloatString {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&PromFloat(self.0))
+    }
 }
 
 impl From<crate::Error> for ApiError {

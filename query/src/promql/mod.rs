@@ -121,14 +121,14 @@ impl Engine {
         let deadline = Instant::now() + timeout.min(self.options.timeout);
         let mut evaluator =
             Evaluator::new(self.storage.as_ref(), &self.options, &expr, (start, end, step), deadline)?;
-        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut matrix = MatrixBuilder::default();
         let mut t = start;
         while t <= end {
             match evaluator.eval(&expr, t)? {
-                Value::Scalar { v, .. } => series.entry(Labels::empty()).or_default().push(Sample::new(t, v)),
+                Value::Scalar { v, .. } => matrix.push(Labels::empty(), t, v)?,
                 Value::Vector(vector) => {
-                    for sample in finish_vector(vector, t)? {
-                        series.entry(sample.labels).or_default().push(Sample::new(t, sample.v));
+                    for sample in vector {
+                        matrix.push(value::final_labels(sample.labels, sample.drop_name), t, sample.v)?;
                     }
                 }
                 other => {
@@ -140,12 +140,34 @@ impl Engine {
             }
             t += step;
         }
-        let mut matrix: Vec<RangeSeries> = series
-            .into_iter()
-            .map(|(labels, samples)| RangeSeries { labels, samples, drop_name: false })
-            .collect();
+        let mut matrix = matrix.series;
         matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(matrix))
+    }
+}
+
+/// A range query's result, gathered step by step.
+#[derive(Default)]
+struct MatrixBuilder {
+    index: HashMap<Labels, usize>,
+    series: Vec<RangeSeries>,
+}
+
+impl MatrixBuilder {
+    /// Adds the point of series `labels` at step `t`; a second one at the same step means two
+    /// series of that step's vector ended up with the same labels.
+    fn push(&mut self, labels: Labels, t: i64, v: f64) -> Result<()> {
+        let series = &mut self.series;
+        let i = *self.index.entry(labels).or_insert_with_key(|labels| {
+            series.push(RangeSeries { labels: labels.clone(), samples: Vec::new(), drop_name: false });
+            series.len() - 1
+        });
+        let samples = &mut series[i].samples;
+        if samples.last().is_some_and(|last| last.t == t) {
+            return Err(duplicate_labelset());
+        }
+        samples.push(Sample::new(t, v));
+        Ok(())
     }
 }
 
@@ -177,10 +199,14 @@ fn check_unique<'l>(labels: impl Iterator<Item = &'l Labels>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for l in labels {
         if !seen.insert(l) {
-            return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
+            return Err(duplicate_labelset());
         }
     }
     Ok(())
+}
+
+fn duplicate_labelset() -> Error {
+    Error::Execution("vector cannot contain metrics with the same labelset".into())
 }
 
 /// Parses a query, with Prometheus's error type for bad syntax.

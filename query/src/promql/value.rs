@@ -72,11 +72,21 @@ pub fn final_labels(labels: Labels, drop_name: bool) -> Labels {
 /// A float as Prometheus prints sample values (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):
 /// the shortest decimal that reads back exactly, `NaN`, `+Inf`, `-Inf`.
 pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
-    } else {
-        format!("{v}")
+    PromFloat(v).to_string()
+}
+
+/// Displays a float as [`format_float`] does, without allocating.
+pub struct PromFloat(pub f64);
+
+impl std::fmt::Display for PromFloat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v.is_nan() {
+            f.write_str("NaN")
+        } else if v.is_infinite() {
+            f.write_str(if v > 0.0 { "+Inf" } else { "-Inf" })
+        } else {
+            write!(f, "{v}")
+        }
     }
 }

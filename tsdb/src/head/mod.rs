@@ -6,7 +6,7 @@
 //! order; the WAL records the same refs, so replay rebuilds identical refs.
 
 mod read;
-pub(crate) use read::{ChunksIter, SelectedSeries};
+pub(crate) use read::SelectedSeries;
 mod series;
 
 use std::collections::HashMap;

@@ -4,30 +4,53 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use argus_model::{Labels, Matcher, Sample, SelectHints, TimeRange};
+use argus_model::{Labels, Matcher, Sample, SampleIter, SamplesWanted, SelectHints, TimeRange};
 use tracing::warn;
 
 use super::Head;
 use crate::chunk::XorIter;
 use crate::index::SymbolId;
 
-/// A series picked by a select, with snapshots of the chunks that overlap the range. Built
-/// under the shard lock; decoding happens later, outside it.
+/// A series picked by a select, with what the caller will read of its samples. Built under
+/// the shard lock; decoding happens later, outside it.
 pub(crate) struct SelectedSeries {
     pub labels: Labels,
-    pub chunks: Vec<Arc<[u8]>>,
+    pub samples: SelectedSamples,
+}
+
+pub(crate) enum SelectedSamples {
+    /// Snapshots of the chunks that overlap the range, to decode.
+    Chunks(Vec<Arc<[u8]>>),
+    /// The newest sample in range, when that is all the caller wants and the head knows it
+    /// without decoding.
+    Latest(Sample),
+}
+
+impl SelectedSamples {
+    /// The samples within `range`, decoded lazily.
+    pub fn into_iter(self, range: TimeRange) -> SampleIter {
+        match self {
+            SelectedSamples::Chunks(chunks) => Box::new(ChunksIter::new(chunks, range)),
+            SelectedSamples::Latest(sample) => Box::new(std::iter::once(sample)),
+        }
+    }
 }
 
 impl Head {
     pub fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<SelectedSeries> {
         self.matching_refs(matchers, hints.range)
             .map(|series_ref| {
-                let chunks = if hints.labels_only {
-                    Vec::new()
-                } else {
-                    self.series[series_ref as usize].chunks_in(hints.range)
+                let series = &self.series[series_ref as usize];
+                let samples = match hints.samples {
+                    SamplesWanted::None => SelectedSamples::Chunks(Vec::new()),
+                    SamplesWanted::Latest if let Some(latest) = series.latest_in(hints.range) => {
+                        SelectedSamples::Latest(latest)
+                    }
+                    SamplesWanted::Latest | SamplesWanted::All => {
+                        SelectedSamples::Chunks(series.chunks_in(hints.range))
+                    }
                 };
-                SelectedSeries { labels: self.labels_of(series_ref), chunks }
+                SelectedSeries { labels: self.labels_of(series_ref), samples }
             })
             .collect()
     }
@@ -154,19 +177,37 @@ mod tests {
             (&[("__name__", "up"), ("job", "b")], &[100, 200]),
         ]);
         let up = Matcher::equal("__name__", "up");
-        let hints = SelectHints { range: TimeRange::new(15, 150), labels_only: false };
+        let hints = SelectHints { range: TimeRange::new(15, 150), samples: SamplesWanted::All };
         let selected = head.select(std::slice::from_ref(&up), hints);
         assert_eq!(selected.len(), 2);
-        let times: Vec<Vec<i64>> = selected
-            .into_iter()
-            .map(|s| ChunksIter::new(s.chunks, hints.range).map(|x| x.t).collect())
-            .collect();
+        let times: Vec<Vec<i64>> =
+            selected.into_iter().map(|s| s.samples.into_iter(hints.range).map(|x| x.t).collect()).collect();
         assert!(times.contains(&vec![20, 30]) && times.contains(&vec![100]));
 
-        let late = SelectHints { range: TimeRange::new(150, 1000), labels_only: true };
+        let late = SelectHints { range: TimeRange::new(150, 1000), samples: SamplesWanted::None };
         let selected = head.select(&[up], late);
         assert_eq!(selected.len(), 1);
         assert_eq!(selected[0].labels.get("job"), Some("b"));
+    }
+
+    #[test]
+    fn latest_only_skips_decoding_when_the_newest_sample_is_in_range() {
+        let head = head_with(&[(&[("__name__", "up")], &[10, 20, 30])]);
+        let up = [Matcher::equal("__name__", "up")];
+        let times = |range: TimeRange| -> Vec<i64> {
+            let hints = SelectHints { range, samples: SamplesWanted::Latest };
+            let selected = head.select(&up, hints).pop().expect("one series");
+            assert_eq!(
+                matches!(selected.samples, SelectedSamples::Latest(_)),
+                range.contains(30),
+                "decoded only when the newest sample is out of range"
+            );
+            selected.samples.into_iter(range).map(|x| x.t).collect()
+        };
+        assert_eq!(times(TimeRange::new(15, 100)), vec![30]);
+        // The newest sample is past the range: the chunks are decoded and the caller takes
+        // the last of them.
+        assert_eq!(times(TimeRange::new(15, 25)), vec![20]);
     }
 
     #[test]

@@ -78,6 +78,11 @@ impl MemSeries {
         }
     }
 
+    /// The series' newest sample, if it lies within `range`.
+    pub fn latest_in(&self, range: TimeRange) -> Option<Sample> {
+        self.last.filter(|last| range.contains(last.t))
+    }
+
     /// Copies of the chunks that may hold samples within `range`, oldest first. Closed chunks are
     /// shared; the open chunk is copied so the reader sees a consistent snapshot.
     pub fn chunks_in(&self, range: TimeRange) -> Vec<Arc<[u8]>> {

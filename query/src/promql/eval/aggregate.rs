@@ -50,9 +50,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Resul
 /// for all steps flow straight into per-step accumulators, without a vector per step.
 /// `None` when the shape does not apply.
 fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) -> Option<Result<Vector>> {
-    if !matches!(op, "sum" | "count" | "min" | "max" | "group") {
-        return None;
-    }
+    let op = Fold::of(op)?;
     let grouping = Grouping::new(&agg.modifier);
     if let Grouping::By(names) = grouping
         && names.iter().any(|n| n == METRIC_NAME)
@@ -78,13 +76,25 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
                 })
             })
             .collect();
-        let mut accumulators = vec![vec![Accumulator::default(); keys.len()]; ev.grid_len()];
-        plain.for_each_on_grid(ev, |step, series, _, v| accumulators[step][group_of[series]].add(op, v))?;
+        let grid = ev.grid();
+        let parts = plain.fold_on_grid(
+            ev,
+            || vec![vec![Accumulator::default(); keys.len()]; grid.len()],
+            |accumulators, step, series, _, v| accumulators[step][group_of[series]].add(op, v),
+        )?;
+        let mut parts = parts.into_iter();
+        let mut accumulators = parts.next().unwrap_or_default();
+        for part in parts {
+            for (steps, part_steps) in accumulators.iter_mut().zip(part) {
+                for (acc, other) in steps.iter_mut().zip(part_steps) {
+                    acc.merge(op, &other);
+                }
+            }
+        }
         Ok(accumulators
             .into_iter()
-            .enumerate()
-            .map(|(step, groups)| {
-                let t = ev.grid_time(step);
+            .zip(grid)
+            .map(|(groups, &t)| {
                 groups
                     .into_iter()
                     .zip(&keys)
@@ -94,6 +104,29 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
             })
             .collect())
     }))
+}
+
+/// The aggregations an [`Accumulator`] computes in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Sum,
+    Count,
+    Min,
+    Max,
+    Group,
+}
+
+impl Fold {
+    fn of(op: &str) -> Option<Self> {
+        Some(match op {
+            "sum" => Fold::Sum,
+            "count" => Fold::Count,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            "group" => Fold::Group,
+            _ => return None,
+        })
+    }
 }
 
 /// A running `sum` (Kahan-compensated), `count`, `min`, `max` or `group` of one group at one
@@ -108,7 +141,7 @@ struct Accumulator {
 
 impl Accumulator {
     /// The aggregate of a whole group at once.
-    fn over(op: &str, values: &[f64]) -> f64 {
+    fn over(op: Fold, values: &[f64]) -> f64 {
         let mut acc = Self::default();
         for &v in values {
             acc.add(op, v);
@@ -116,24 +149,37 @@ impl Accumulator {
         acc.result(op)
     }
 
-    fn add(&mut self, op: &str, v: f64) {
+    fn add(&mut self, op: Fold, v: f64) {
         let first = self.count == 0;
         self.count += 1;
         match op {
-            "sum" => (self.value, self.compensation) = kahan_sum_inc(v, self.value, self.compensation),
-            "min" if first || self.value.is_nan() || v < self.value => self.value = v,
-            "max" if first || self.value.is_nan() || v > self.value => self.value = v,
+            Fold::Sum => (self.value, self.compensation) = kahan_sum_inc(v, self.value, self.compensation),
+            Fold::Min if first || self.value.is_nan() || v < self.value => self.value = v,
+            Fold::Max if first || self.value.is_nan() || v > self.value => self.value = v,
             _ => {}
         }
     }
 
-    fn result(&self, op: &str) -> f64 {
+    /// Takes in the accumulation of another part of the same group's members.
+    fn merge(&mut self, op: Fold, other: &Self) {
+        if other.count == 0 {
+            return;
+        }
+        let count = self.count;
+        self.add(op, other.value);
+        self.count = count + other.count;
+        if op == Fold::Sum {
+            self.compensation += other.compensation;
+        }
+    }
+
+    fn result(&self, op: Fold) -> f64 {
         match op {
-            "sum" if self.value.is_infinite() => self.value,
-            "sum" => self.value + self.compensation,
-            "count" => self.count as f64,
-            "group" => 1.0,
-            _ => self.value,
+            Fold::Sum if self.value.is_infinite() => self.value,
+            Fold::Sum => self.value + self.compensation,
+            Fold::Count => self.count as f64,
+            Fold::Group => 1.0,
+            Fold::Min | Fold::Max => self.value,
         }
     }
 }
@@ -218,10 +264,10 @@ fn fold_groups(input: Vector, grouping: &Grouping<'_>, t: i64, reduce: impl Fn(&
 
 fn reducer(op: &str) -> Result<fn(&mut [f64]) -> f64> {
     Ok(match op {
-        "sum" => |values: &mut [f64]| Accumulator::over("sum", values),
+        "sum" => |values: &mut [f64]| Accumulator::over(Fold::Sum, values),
         "avg" => |values: &mut [f64]| mean(values.iter().copied()).unwrap_or(f64::NAN),
-        "min" => |values: &mut [f64]| Accumulator::over("min", values),
-        "max" => |values: &mut [f64]| Accumulator::over("max", values),
+        "min" => |values: &mut [f64]| Accumulator::over(Fold::Min, values),
+        "max" => |values: &mut [f64]| Accumulator::over(Fold::Max, values),
         "count" => |values: &mut [f64]| values.len() as f64,
         "group" => |_: &mut [f64]| 1.0,
         "stdvar" => |values: &mut [f64]| aggregation_variance(values.iter().copied()).unwrap_or(f64::NAN),

@@ -8,7 +8,7 @@ use argus_model::{Labels, METRIC_NAME, Sample};
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
-use super::{Evaluator, compare_nan_last};
+use super::{Evaluator, compare_nan_last, concat_per_step};
 use crate::error::{Error, Result};
 use crate::promql::functions;
 use crate::promql::value::{Matrix, Value, Vector, VectorSample};
@@ -157,20 +157,22 @@ impl<'e> PlainRangeCall<'e> {
         Some(Self { name, selector: &ms.vs, range: ms.range.as_millis() as i64, params, keep_name })
     }
 
-    /// Calls `visit(grid position, series index, labels, value)` for every series and grid
-    /// time where the function has a value.
-    pub fn for_each_on_grid(
+    /// Folds `visit(state, grid position, series index, labels, value)` over every series
+    /// and grid time where the function has a value, one state per part of the series (see
+    /// [`Evaluator::fold_series`]).
+    pub fn fold_on_grid<S: Send>(
         &self,
         ev: &Evaluator<'_>,
-        mut visit: impl FnMut(usize, usize, &Labels, f64),
-    ) -> Result<()> {
-        ev.windows_on_grid(self.selector, self.range, |i, series, at, labels, samples| {
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, usize, usize, &Labels, f64) + Sync,
+    ) -> Result<Vec<S>> {
+        let grid = ev.grid();
+        ev.fold_windows_on_grid(self.selector, self.range, init, |state, i, series, at, labels, samples| {
             let start = at - self.range;
-            let step_time = ev.grid_time(i);
             if let Some(v) =
-                functions::range_function_at(self.name, samples, start, at, step_time, &self.params)
+                functions::range_function_at(self.name, samples, start, at, grid[i], &self.params)
             {
-                visit(i, series, labels, v);
+                visit(state, i, series, labels, v);
             }
         })
     }
@@ -188,13 +190,16 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
     if let (Some(plain), Some(i)) = (PlainRangeCall::of(call), ev.grid_index(t)) {
         let node = call as *const Call as usize;
         return ev.grid_value(node, i, |ev| {
-            let mut out: Vec<Vector> = vec![Vec::new(); ev.grid_len()];
-            plain.for_each_on_grid(ev, |i, _, labels, v| {
-                let drop_name = !plain.keep_name;
-                let sample = VectorSample { labels: labels.clone(), t: ev.grid_time(i), v, drop_name };
-                out[i].push(sample);
-            })?;
-            Ok(out)
+            let grid = ev.grid();
+            let drop_name = !plain.keep_name;
+            let parts = plain.fold_on_grid(
+                ev,
+                || vec![Vec::new(); grid.len()],
+                |out: &mut Vec<Vector>, i, _, labels, v| {
+                    out[i].push(VectorSample { labels: labels.clone(), t: grid[i], v, drop_name });
+                },
+            )?;
+            Ok(concat_per_step(parts))
         });
     }
     let mut params = Vec::new();

@@ -4,22 +4,25 @@
 //! `Evaluator::new` walks the AST to find, for every selector, the time window the whole query
 //! will read through it, and selects those series once. Selectors read only on the grid stay
 //! undecoded: the first `eval` of such a node computes it for every grid time in one pass per
-//! series (`instant_vectors_on_grid`, `windows_on_grid`), decoding a series, using it and
-//! dropping it; later times are served from that result. Selectors inside subqueries are
+//! series (`instant_vectors_on_grid`, `fold_windows_on_grid`), decoding a series, using it
+//! and dropping it, the series split over the cores when there are many; later times are
+//! served from that result. Selectors inside subqueries are
 //! decoded up front and searched per time. Aggregation, binary operators and function calls
 //! live in their own modules.
 
 mod aggregate;
 mod binary;
 mod call;
+mod parallel;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use argus_model::{
-    Labels, METRIC_NAME, MatchOp, Matcher, Queryable, Sample, SelectHints, Series, TimeRange, is_stale_nan,
+    Labels, METRIC_NAME, MatchOp, Matcher, Queryable, Sample, SamplesWanted, SelectHints, Series, TimeRange,
+    is_stale_nan,
 };
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
@@ -28,6 +31,7 @@ use super::EngineOptions;
 use super::value::{Matrix, RangeSeries, Value, Vector, VectorSample};
 use crate::error::{Error, Result};
 use call::PlainRangeCall;
+use parallel::{Budget, fold_parts};
 
 /// A selector's series with their samples over the query's window.
 struct FetchedSeries {
@@ -35,11 +39,13 @@ struct FetchedSeries {
     samples: Vec<Sample>,
 }
 
-/// What a query reads: each selector's window, and the selectors read only by grid passes.
+/// What a query reads: each selector's window, the selectors read only by grid passes, and
+/// those of them read at one time only (which need just the newest sample of each series).
 #[derive(Default)]
 struct Plan<'e> {
     windows: HashMap<usize, (&'e VectorSelector, i64, i64)>,
     streamable: HashSet<usize>,
+    latest_only: HashSet<usize>,
 }
 
 impl<'e> Plan<'e> {
@@ -54,7 +60,6 @@ pub(super) struct Evaluator<'a> {
     options: &'a EngineOptions,
     query_start: i64,
     query_end: i64,
-    deadline: Instant,
     /// Data of each selector, keyed by the selector node's address in the AST.
     data: HashMap<usize, Vec<FetchedSeries>>,
     /// The evaluation times of a range query, in order.
@@ -66,8 +71,8 @@ pub(super) struct Evaluator<'a> {
     /// grid passes: those decode each series as they go, so a query never holds more than one
     /// decoded series of them at a time.
     streams: RefCell<HashMap<usize, Vec<Series>>>,
-    /// Samples loaded so far, for `max_samples`.
-    loaded: Cell<usize>,
+    /// Samples loaded so far against `max_samples`, and the deadline.
+    budget: Budget,
 }
 
 /// The map key of a selector node.
@@ -94,36 +99,26 @@ impl<'a> Evaluator<'a> {
             options,
             query_start: start,
             query_end: end,
-            deadline,
             data: HashMap::new(),
             grid,
             on_grid: HashMap::new(),
             streams: RefCell::default(),
-            loaded: Cell::new(0),
+            budget: Budget::new(options.max_samples, deadline),
         };
         let mut plan = Plan::default();
         evaluator.plan(expr, start, end, false, &mut plan);
         for (key, (selector, min, max)) in plan.windows {
-            let selected = select(storage, selector, TimeRange::new(min, max))?;
+            let wanted =
+                if plan.latest_only.contains(&key) { SamplesWanted::Latest } else { SamplesWanted::All };
+            let selected = select(storage, selector, TimeRange::new(min, max), wanted)?;
             if plan.streamable.contains(&key) {
                 evaluator.streams.get_mut().insert(key, selected);
             } else {
-                let series = decode_all(selected);
-                evaluator.count_loaded(series.iter().map(|s| s.samples.len()).sum())?;
+                let series = decode_all(selected, &evaluator.budget)?;
                 evaluator.data.insert(key, series);
             }
         }
         Ok(evaluator)
-    }
-
-    /// Adds to the samples the query has loaded, failing past `max_samples`.
-    fn count_loaded(&self, samples: usize) -> Result<()> {
-        let loaded = self.loaded.get() + samples;
-        self.loaded.set(loaded);
-        if loaded > self.options.max_samples {
-            return Err(Error::TooManySamples("query execution"));
-        }
-        Ok(())
     }
 
     /// Records the window each selector under `expr` needs when `expr` is evaluated at times
@@ -136,6 +131,9 @@ impl<'a> Evaluator<'a> {
                 plan.need(vs, a - self.options.lookback_delta.as_millis() as i64, b);
                 if !in_subquery {
                     plan.streamable.insert(key(vs));
+                    if a == b {
+                        plan.latest_only.insert(key(vs));
+                    }
                 }
             }
             Expr::MatrixSelector(ms) => {
@@ -196,16 +194,9 @@ impl<'a> Evaluator<'a> {
         self.at_time(at).unwrap_or(t) - offset_ms(offset)
     }
 
-    fn check_deadline(&self) -> Result<()> {
-        if Instant::now() > self.deadline {
-            return Err(Error::Timeout("query execution"));
-        }
-        Ok(())
-    }
-
     /// Evaluates `expr` at `t` (ms).
     pub fn eval(&mut self, expr: &Expr, t: i64) -> Result<Value> {
-        self.check_deadline()?;
+        self.budget.check_deadline()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Value::Scalar { t, v: n.val }),
             Expr::StringLiteral(s) => Ok(Value::String { t, v: s.val.clone() }),
@@ -276,12 +267,14 @@ impl<'a> Evaluator<'a> {
         self.grid.binary_search(&t).ok()
     }
 
-    pub(super) fn grid_len(&self) -> usize {
-        self.grid.len()
+    /// The evaluation times of the query's grid, in order.
+    pub(super) fn grid(&self) -> &[i64] {
+        &self.grid
     }
 
-    pub(super) fn grid_time(&self, i: usize) -> i64 {
-        self.grid[i]
+    /// The time selector `vs` reads at each grid time (after `@` and `offset`).
+    fn selector_times_on_grid(&self, vs: &VectorSelector) -> Vec<i64> {
+        self.grid.iter().map(|&t| self.effective_time(&vs.at, &vs.offset, t)).collect()
     }
 
     /// The value of `node` at grid position `i`, computing it for the whole grid on first use.
@@ -306,84 +299,95 @@ impl<'a> Evaluator<'a> {
         self.data.get(&key(vs)).into_iter().flatten().map(|s| s.labels.clone()).collect()
     }
 
-    /// Calls `visit(series index, labels, samples)` for every series of `vs` in time order:
-    /// from memory when decoded, else decoding it now (counted against `max_samples`).
-    fn each_series(
+    /// Folds every series of `vs` into states made by `init`, `visit(state, series index,
+    /// labels, samples in time order)` for each: series in memory are read there, the others
+    /// decoded now (counted against `max_samples`). Many series are split into parts folded
+    /// on separate cores, one state per part; the states come back in series order.
+    fn fold_series<S: Send>(
         &self,
         vs: &VectorSelector,
-        mut visit: impl FnMut(usize, &Labels, &mut dyn Iterator<Item = Sample>),
-    ) -> Result<()> {
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, usize, &Labels, &mut dyn Iterator<Item = Sample>) + Sync,
+    ) -> Result<Vec<S>> {
+        let budget = &self.budget;
         let streamed = self.streams.borrow_mut().remove(&key(vs));
         match streamed {
-            Some(series) => {
-                for (index, s) in series.into_iter().enumerate() {
-                    let mut decoded = 0;
-                    visit(index, &s.labels, &mut s.samples.inspect(|_| decoded += 1));
-                    self.count_loaded(decoded)?;
-                }
-            }
+            Some(series) => fold_parts(series, init, |state, index, s| {
+                let mut decoded = 0;
+                visit(state, index, &s.labels, &mut s.samples.inspect(|_| decoded += 1));
+                budget.charge(decoded)
+            }),
             None => {
-                for (index, s) in self.data.get(&key(vs)).into_iter().flatten().enumerate() {
-                    visit(index, &s.labels, &mut s.samples.iter().copied());
-                }
+                let fetched: Vec<&FetchedSeries> = self.data.get(&key(vs)).into_iter().flatten().collect();
+                fold_parts(fetched, init, |state, index, s| {
+                    visit(state, index, &s.labels, &mut s.samples.iter().copied());
+                    Ok(())
+                })
             }
         }
-        Ok(())
     }
 
     /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
     fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Result<Vec<Vector>> {
         let lookback = self.options.lookback_delta.as_millis() as i64;
-        let mut out: Vec<Vector> = vec![Vec::new(); self.grid.len()];
-        self.each_series(vs, |_, labels, samples| {
-            let mut samples = samples.peekable();
-            let mut latest: Option<Sample> = None;
-            for (i, &t) in self.grid.iter().enumerate() {
-                // Selector times never decrease along the grid (`@` fixes them), so the
-                // samples are consumed in order.
-                let at = self.effective_time(&vs.at, &vs.offset, t);
-                while let Some(sample) = samples.next_if(|x| x.t <= at) {
-                    latest = Some(sample);
+        let times = self.selector_times_on_grid(vs);
+        let parts = self.fold_series(
+            vs,
+            || vec![Vec::new(); times.len()],
+            |out: &mut Vec<Vector>, _, labels, samples| {
+                let mut samples = samples.peekable();
+                let mut latest: Option<Sample> = None;
+                for (i, &at) in times.iter().enumerate() {
+                    // Selector times never decrease along the grid (`@` fixes them), so the
+                    // samples are consumed in order.
+                    while let Some(sample) = samples.next_if(|x| x.t <= at) {
+                        latest = Some(sample);
+                    }
+                    if let Some(latest) = latest
+                        && latest.t > at - lookback
+                        && !is_stale_nan(latest.v)
+                    {
+                        out[i].push(VectorSample::new(labels.clone(), latest.t, latest.v));
+                    }
                 }
-                if let Some(latest) = latest
-                    && latest.t > at - lookback
-                    && !is_stale_nan(latest.v)
-                {
-                    out[i].push(VectorSample::new(labels.clone(), latest.t, latest.v));
-                }
-            }
-        })?;
-        Ok(out)
+            },
+        )?;
+        Ok(concat_per_step(parts))
     }
 
-    /// Calls `visit(grid position, series index, selector time, labels, window)` for every
-    /// series and grid time with the samples of `vs[range]`, staleness markers left out,
-    /// sliding over each series once.
-    pub(super) fn windows_on_grid(
+    /// Folds `visit(state, grid position, series index, selector time, labels, window)` over
+    /// every series and grid time with the samples of `vs[range]`, staleness markers left
+    /// out, sliding over each series once; see [`Evaluator::fold_series`] for the states.
+    pub(super) fn fold_windows_on_grid<S: Send>(
         &self,
         vs: &VectorSelector,
         range: i64,
-        mut visit: impl FnMut(usize, usize, i64, &Labels, &[Sample]),
-    ) -> Result<()> {
-        let mut window: VecDeque<Sample> = VecDeque::new();
-        self.each_series(vs, |index, labels, samples| {
-            let mut samples = samples.peekable();
-            window.clear();
-            for (i, &t) in self.grid.iter().enumerate() {
-                let at = self.effective_time(&vs.at, &vs.offset, t);
-                while let Some(sample) = samples.next_if(|x| x.t <= at) {
-                    if !is_stale_nan(sample.v) {
-                        window.push_back(sample);
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, usize, usize, i64, &Labels, &[Sample]) + Sync,
+    ) -> Result<Vec<S>> {
+        let times = self.selector_times_on_grid(vs);
+        let parts = self.fold_series(
+            vs,
+            || (VecDeque::<Sample>::new(), init()),
+            |(window, state), index, labels, samples| {
+                let mut samples = samples.peekable();
+                window.clear();
+                for (i, &at) in times.iter().enumerate() {
+                    while let Some(sample) = samples.next_if(|x| x.t <= at) {
+                        if !is_stale_nan(sample.v) {
+                            window.push_back(sample);
+                        }
+                    }
+                    while window.front().is_some_and(|x| x.t <= at - range) {
+                        window.pop_front();
+                    }
+                    if !window.is_empty() {
+                        visit(state, i, index, at, labels, window.make_contiguous());
                     }
                 }
-                while window.front().is_some_and(|x| x.t <= at - range) {
-                    window.pop_front();
-                }
-                if !window.is_empty() {
-                    visit(i, index, at, labels, window.make_contiguous());
-                }
-            }
-        })
+            },
+        )?;
+        Ok(parts.into_iter().map(|(_, state)| state).collect())
     }
 
     /// Each series' samples in `(at - range, at]`, staleness markers left out, borrowed from
@@ -489,8 +493,13 @@ fn system_time_ms(time: SystemTime) -> i64 {
 
 /// Selects a selector's series over `range`, samples not yet decoded (the selector's `or`
 /// alternatives are a union).
-fn select(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Result<Vec<Series>> {
-    let hints = SelectHints { range, labels_only: false };
+fn select(
+    storage: &dyn Queryable,
+    vs: &VectorSelector,
+    range: TimeRange,
+    samples: SamplesWanted,
+) -> Result<Vec<Series>> {
+    let hints = SelectHints { range, samples };
     let mut alternatives = Vec::new();
     if vs.matchers.or_matchers.is_empty() {
         alternatives.push(convert_matchers(vs, &vs.matchers.matchers)?);
@@ -515,31 +524,28 @@ fn select(storage: &dyn Queryable, vs: &VectorSelector, range: TimeRange) -> Res
     Ok(selected)
 }
 
-/// Decodes the samples of selected series, on all cores when there are many: chunk decoding is
-/// most of the cost of a query over many series.
-fn decode_all(selected: Vec<Series>) -> Vec<FetchedSeries> {
-    const SERIES_PER_THREAD: usize = 4096;
-    let decode = |series: Series| FetchedSeries { labels: series.labels, samples: series.samples.collect() };
-    let threads =
-        std::thread::available_parallelism().map_or(1, usize::from).min(selected.len() / SERIES_PER_THREAD);
-    if threads < 2 {
-        return selected.into_iter().map(decode).collect();
+/// Decodes the samples of selected series (counted against `max_samples`), on all cores when
+/// there are many: chunk decoding is most of the cost of a query over many series.
+fn decode_all(selected: Vec<Series>, budget: &Budget) -> Result<Vec<FetchedSeries>> {
+    let parts = fold_parts(selected, Vec::new, |out: &mut Vec<FetchedSeries>, _, series| {
+        let samples: Vec<Sample> = series.samples.collect();
+        budget.charge(samples.len())?;
+        out.push(FetchedSeries { labels: series.labels, samples });
+        Ok(())
+    })?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// Per-step vectors of several parts of the series joined, part after part.
+pub(super) fn concat_per_step(parts: Vec<Vec<Vector>>) -> Vec<Vector> {
+    let mut parts = parts.into_iter();
+    let mut joined = parts.next().unwrap_or_default();
+    for part in parts {
+        for (step, vector) in joined.iter_mut().zip(part) {
+            step.extend(vector);
+        }
     }
-    let per_thread = selected.len().div_ceil(threads);
-    let mut parts: Vec<Vec<Series>> = Vec::with_capacity(threads);
-    let mut rest = selected;
-    while rest.len() > per_thread {
-        let tail = rest.split_off(per_thread);
-        parts.push(std::mem::replace(&mut rest, tail));
-    }
-    parts.push(rest);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(decode).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decoding does not panic")).collect()
-    })
+    joined
 }
 
 /// The selector's matchers in the model's terms, the metric name as a `__name__` matcher.
