@@ -92,6 +92,8 @@ fn encode(sources: &MetricsSources) -> String {
     out.single("argus_tsdb_shards", Gauge, "Shards of the time-series engine.", stats.shards as f64);
     out.single("argus_tsdb_head_series", Gauge, "Series in the head.", stats.head_series as f64);
     out.single("argus_tsdb_head_chunks", Gauge, "Chunks in the head.", stats.head_chunks as f64);
+    out.single("argus_tsdb_blocks", Gauge, "Blocks on disk.", stats.blocks as f64);
+    out.single("argus_tsdb_block_bytes", Gauge, "Bytes of the blocks on disk.", stats.block_bytes as f64);
     let wal_bytes = stats.wal_bytes_written as f64;
     out.single("argus_tsdb_wal_bytes_written_total", Counter, "Bytes written to the WAL.", wal_bytes);
     out.single("argus_tsdb_wal_fsyncs_total", Counter, "WAL fsyncs.", stats.wal_fsyncs as f64);

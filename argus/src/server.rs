@@ -1,5 +1,6 @@
-//! `argus server`: opens the engine (replaying its WAL), mounts every crate's router on one
-//! axum server, serves until SIGINT/SIGTERM, then drains requests and closes the WAL.
+//! `argus server`: opens the engine (replaying its WAL), starts its maintenance thread, mounts
+//! every crate's router on one axum server, serves until SIGINT/SIGTERM, then drains requests,
+//! stops maintenance and closes the WAL.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await?
         .with_context(|| format!("opening the time-series engine in {}", config.tsdb_dir().display()))?;
     let storage = Arc::new(storage);
+    let maintenance = Shards::start_maintenance(&storage, config.storage.tsdb.compaction_interval.0);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -29,7 +31,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving http")?;
-    info!("shutting down: closing the wal");
+    info!("shutting down: finishing maintenance, closing the wal");
+    maintenance.stop();
     close(storage)
 }
 

@@ -13,18 +13,70 @@ pub struct TsdbConfig {
     pub shards: usize,
     /// Time range one block of the head covers. Samples older than the newest sample minus half
     /// of this are refused as too old (as in Prometheus), which bounds how far back a sender can
-    /// write into the head.
+    /// write into the head. Once the head spans 1.5 block ranges, its oldest block range is
+    /// written to disk as a block and the WAL checkpointed.
     pub block_range: HumanDuration,
+    /// How often each shard checks whether to cut a block, compact blocks or apply retention.
+    pub compaction_interval: HumanDuration,
+    pub retention: RetentionConfig,
     pub wal: WalConfig,
 }
 
 impl Default for TsdbConfig {
     fn default() -> Self {
-        Self { shards: 0, block_range: HumanDuration::from_secs(2 * 3600), wal: WalConfig::default() }
+        Self {
+            shards: 0,
+            block_range: HumanDuration::from_secs(2 * 3600),
+            compaction_interval: HumanDuration::from_secs(60),
+            retention: RetentionConfig::default(),
+            wal: WalConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Blocks whose samples are all older than this, counted back from the newest sample, are
+    /// deleted. Zero keeps data forever.
+    pub time: HumanDuration,
+    /// Most bytes the blocks may take together; the oldest are deleted beyond it. Zero means
+    /// no limit.
+    pub size: ByteSize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { time: HumanDuration::from_secs(15 * 24 * 3600), size: ByteSize(0) }
+    }
+}
+
+impl RetentionConfig {
+    /// The retention time in ms, `None` when data is kept forever.
+    pub fn time_ms(&self) -> Option<i64> {
+        let ms = self.time.0.as_millis() as i64;
+        (ms > 0).then_some(ms)
+    }
+
+    /// The size limit, `None` when there is none.
+    pub fn size_bytes(&self) -> Option<u64> {
+        (self.size.0 > 0).then_some(self.size.0)
     }
 }
 
 impl TsdbConfig {
+    /// The block range in ms.
+    pub fn block_range_ms(&self) -> i64 {
+        self.block_range.0.as_millis() as i64
+    }
+
+    /// The largest block compaction may produce: a tenth of the retention time (blocks are
+    /// dropped whole, so larger ones would keep data far past it), at most 31 days.
+    pub fn max_block_range_ms(&self) -> i64 {
+        const MONTH: i64 = 31 * 24 * 3600 * 1000;
+        self.retention.time_ms().map_or(MONTH, |t| (t / 10).min(MONTH)).max(self.block_range_ms())
+    }
+
     /// The shard count to create a new data directory with.
     pub fn effective_shards(&self) -> usize {
         if self.shards > 0 {

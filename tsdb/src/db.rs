@@ -1,24 +1,39 @@
-//! `Db`: one shard of the engine — a head in memory and the WAL that makes it durable.
+//! `Db`: one shard of the engine — a head in memory, the WAL that makes it durable, and the
+//! immutable blocks on disk that older data has moved to.
 //!
 //! Writes take the shard lock, apply the batch to the head and append the WAL records of what
 //! was accepted, so WAL order equals memory order; the lock is released before waiting for the
 //! fsync, which the WAL's group commit shares between concurrent writers.
+//!
+//! Maintenance runs beside writes and reads, one step at a time (the shard's maintenance lock
+//! keeps steps apart): [`Db::cut_head`] writes the head's oldest block range as a block, then
+//! truncates the head and checkpoints the WAL; [`Db::compact`] merges blocks as
+//! `compact::plan` says; [`Db::drop_blocks`] carries out retention. The shard lock is held only
+//! to snapshot the head and to truncate it, never while writing files. Reads take the list of
+//! blocks and the head at one moment; a block replaced meanwhile stays readable until its last
+//! reader lets it go.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argus_model::{AppendReport, Labels, Matcher, Sample, SelectHints, TimeRange, WriteBatch};
+use argus_model::{AppendReport, Labels, Matcher, Sample, SelectHints, Series, TimeRange, WriteBatch};
 use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
+use crate::block::{self, Block, BlockMeta, BlockWriter, ChunkMeta, Compaction};
+use crate::compact;
 use crate::config::{FsyncPolicy, TsdbConfig};
 use crate::error::{Error, Result};
-use crate::head::{Head, SelectedSeries, WalRecords};
+use crate::head::{Head, SeriesSnapshot, WalRecords};
 use crate::metrics::TsdbMetrics;
-use crate::record::{self, RecordVisitor};
+use crate::querier::{self, ChunkBytes, ChunksIter, Piece, PieceSamples};
+use crate::record::{self, RecordVisitor, SamplesRecordBuilder, SeriesRecordBuilder};
+
+/// Entries per WAL record written into a checkpoint.
+const CHECKPOINT_RECORD_ENTRIES: usize = 10_000;
 
 struct Shard {
     head: Head,
@@ -29,6 +44,13 @@ struct Shard {
 pub(crate) struct Db {
     shard: usize,
     state: Mutex<Shard>,
+    /// Blocks in time order; replaced as a whole, so a reader's clone stays consistent.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    blocks_dir: PathBuf,
+    /// Held by one maintenance step (cut, compaction, retention) at a time.
+    maintenance: Mutex<()>,
+    block_range: i64,
+    level_ranges: Vec<i64>,
     wal: Wal,
     metrics: Arc<TsdbMetrics>,
 }
@@ -42,6 +64,9 @@ struct ReplayStats {
     skipped: u64,
 }
 
+/// Where a compaction's input series come from: (input block, its chunks) per label set.
+type CompactionInputs = BTreeMap<Labels, Vec<(usize, Vec<ChunkMeta>)>>;
+
 impl Db {
     pub(crate) fn open(
         dir: &Path,
@@ -50,23 +75,47 @@ impl Db {
         metrics: Arc<TsdbMetrics>,
     ) -> Result<Db> {
         let started = Instant::now();
-        let wal_dir = dir.join("wal");
+        let blocks_dir = dir.join("blocks");
+        let blocks = block::open_all(&blocks_dir).map_err(|source| Error::Io {
+            action: "opening blocks in",
+            path: blocks_dir.clone(),
+            source,
+        })?;
         let mut head = Head::default();
-        let mut replay = Replay { head: &mut head, refs: HashMap::new(), stats: ReplayStats::default() };
+        // Samples before the end of the newest block were written there; the WAL may still
+        // hold them when a crash came between writing the block and the checkpoint.
+        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head.set_floor(end);
+        }
+        let wal_dir = dir.join("wal");
+        let mut replay = Replay { head: &mut head, stats: ReplayStats::default() };
         let (wal, report) =
             Wal::open(&wal_dir, wal_options(config, &metrics), |bytes| replay.record(shard, bytes))
                 .map_err(|source| Error::Wal { shard, source })?;
         let stats = replay.stats;
         info!(
             shard,
+            blocks = blocks.len(),
             series = stats.series,
             samples = stats.samples,
             skipped = stats.skipped,
             wal_records = report.records,
+            wal_checkpoint = report.checkpoint,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "replayed wal"
+            "opened shard"
         );
-        Ok(Db { shard, state: Mutex::new(Shard { head, records: WalRecords::default() }), wal, metrics })
+        let block_range = config.block_range_ms();
+        Ok(Db {
+            shard,
+            state: Mutex::new(Shard { head, records: WalRecords::default() }),
+            blocks: RwLock::new(Arc::new(blocks)),
+            blocks_dir,
+            maintenance: Mutex::new(()),
+            block_range,
+            level_ranges: compact::level_ranges(block_range, config.max_block_range_ms()),
+            wal,
+            metrics,
+        })
     }
 
     /// Applies the series `indices` of `batch` to the head and appends their WAL records;
@@ -107,16 +156,54 @@ impl Db {
         self.wal.wait_durable(lsn).map_err(|source| Error::Wal { shard: self.shard, source })
     }
 
-    pub(crate) fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<SelectedSeries> {
-        self.state.lock().head.select(matchers, hints)
+    /// The shard's blocks as they stand.
+    fn blocks(&self) -> Arc<Vec<Arc<Block>>> {
+        self.blocks.read().clone()
+    }
+
+    /// Series matching `matchers` with samples in range, from the blocks and the head, each
+    /// series once.
+    pub(crate) fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<Series> {
+        let blocks = self.blocks();
+        let head = self.state.lock().head.select(matchers, hints);
+        let range = hints.range;
+        let overlapping: Vec<&Arc<Block>> =
+            blocks.iter().filter(|b| b.meta().overlaps(range.min, range.max)).collect();
+        if overlapping.is_empty() {
+            return querier::join(head, range);
+        }
+        let mut pieces = Vec::new();
+        let mut damaged = Vec::new();
+        for block in overlapping {
+            pieces.extend(block.select(matchers, range, hints.samples, &mut damaged));
+        }
+        for damage in &damaged {
+            warn!(shard = self.shard, %damage, "skipping damaged block data");
+        }
+        pieces.extend(head);
+        querier::join(pieces, range)
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
-        self.state.lock().head.label_names(matchers, range)
+        let mut names: BTreeSet<String> =
+            self.state.lock().head.label_names(matchers, range).into_iter().collect();
+        for block in self.blocks().iter() {
+            for labels in block.series_labels(matchers, range) {
+                names.extend(labels.iter().map(|l| l.name.to_string()));
+            }
+        }
+        names.into_iter().collect()
     }
 
     pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
-        self.state.lock().head.label_values(name, matchers, range)
+        let mut values: BTreeSet<String> =
+            self.state.lock().head.label_values(name, matchers, range).into_iter().collect();
+        for block in self.blocks().iter() {
+            for labels in block.series_labels(matchers, range) {
+                values.extend(labels.get(name).map(str::to_string));
+            }
+        }
+        values.into_iter().collect()
     }
 
     pub(crate) fn max_time(&self) -> Option<i64> {
@@ -127,6 +214,182 @@ impl Db {
     pub(crate) fn head_size(&self) -> (usize, usize) {
         let state = self.state.lock();
         (state.head.series_count(), state.head.chunk_count())
+    }
+
+    /// The metas and sizes of the shard's blocks.
+    pub(crate) fn block_infos(&self) -> Vec<(BlockMeta, u64)> {
+        self.blocks().iter().map(|b| (b.meta().clone(), b.size_bytes())).collect()
+    }
+
+    /// Cuts the head's oldest block range into a block when the head spans more than one and a
+    /// half block ranges (so the cut never reaches samples a sender may still write), then
+    /// truncates the head and checkpoints the WAL. Returns whether a block was cut.
+    pub(crate) fn cut_head(&self) -> Result<bool> {
+        let _maintenance = self.maintenance.lock();
+        let range = self.block_range;
+        let (snapshot, roll, start) = {
+            let state = self.state.lock();
+            let (Some(min), Some(max)) = (state.head.min_time(), state.head.max_time()) else {
+                return Ok(false);
+            };
+            if max.saturating_sub(min) <= range / 2 * 3 {
+                return Ok(false);
+            }
+            // The boundary matches the snapshot: both are taken under the shard lock.
+            (state.head.snapshot(), self.wal.request_roll(), min.div_euclid(range) * range)
+        };
+        let end = start + range;
+        let started = Instant::now();
+        let meta = self.write_head_block(&snapshot, start, end)?;
+        let removed = self.state.lock().head.truncate(end);
+        let first_kept =
+            self.wal.wait_rolled(roll).map_err(|source| Error::Wal { shard: self.shard, source })?;
+        let checkpoint_bytes = self
+            .wal
+            .checkpoint(first_kept, checkpoint_records(&snapshot, end))
+            .map_err(|source| Error::Wal { shard: self.shard, source })?;
+        info!(
+            shard = self.shard,
+            block = meta.as_ref().map(|m| m.id.as_str()),
+            min_time = start,
+            max_time = end,
+            series = meta.as_ref().map_or(0, |m| m.stats.series),
+            samples = meta.as_ref().map_or(0, |m| m.stats.samples),
+            head_series_removed = removed,
+            checkpoint_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cut head block"
+        );
+        Ok(true)
+    }
+
+    /// Writes the snapshot's samples in `[start, end)` as a level-1 block and adds it to the
+    /// shard.
+    fn write_head_block(
+        &self,
+        snapshot: &[SeriesSnapshot],
+        start: i64,
+        end: i64,
+    ) -> Result<Option<BlockMeta>> {
+        let io = |source| Error::Io { action: "writing block in", path: self.blocks_dir.clone(), source };
+        let mut sorted: Vec<&SeriesSnapshot> = snapshot.iter().collect();
+        sorted.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let mut writer =
+            BlockWriter::create(&self.blocks_dir, start, end, Compaction { level: 1, parents: Vec::new() })
+                .map_err(io)?;
+        for series in sorted {
+            let range = TimeRange::new(start, end - 1);
+            writer
+                .add_series(series.labels.clone(), ChunksIter::new(series.chunks.clone(), range))
+                .map_err(io)?;
+        }
+        let Some(meta) = writer.finish().map_err(io)? else { return Ok(None) };
+        self.add_block(&meta, &[])?;
+        Ok(Some(meta))
+    }
+
+    /// Opens a block just written and puts it in place of `replaced`, whose directories are
+    /// then deleted.
+    fn add_block(&self, meta: &BlockMeta, replaced: &[Arc<Block>]) -> Result<()> {
+        let dir = self.blocks_dir.join(&meta.id);
+        let block = Block::open(&dir).map_err(|e| Error::Io {
+            action: "opening new block",
+            path: dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        {
+            let mut blocks = self.blocks.write();
+            let mut list: Vec<Arc<Block>> =
+                blocks.iter().filter(|b| !replaced.iter().any(|r| Arc::ptr_eq(b, r))).cloned().collect();
+            list.push(Arc::new(block));
+            list.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+            *blocks = Arc::new(list);
+        }
+        for old in replaced {
+            std::fs::remove_dir_all(old.dir()).map_err(|source| Error::Io {
+                action: "deleting compacted block",
+                path: old.dir().to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Merges the blocks `compact::plan` picks, if any; returns whether it did.
+    pub(crate) fn compact(&self) -> Result<bool> {
+        let _maintenance = self.maintenance.lock();
+        let blocks = self.blocks();
+        let metas: Vec<BlockMeta> = blocks.iter().map(|b| b.meta().clone()).collect();
+        let Some(ids) = compact::plan(&metas, &self.level_ranges) else { return Ok(false) };
+        let inputs: Vec<Arc<Block>> = blocks.iter().filter(|b| ids.contains(&b.meta().id)).cloned().collect();
+        let started = Instant::now();
+        let meta = self.merge_blocks(&inputs)?;
+        info!(
+            shard = self.shard,
+            inputs = ?ids,
+            block = meta.id,
+            level = meta.compaction.level,
+            series = meta.stats.series,
+            samples = meta.stats.samples,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compacted blocks"
+        );
+        Ok(true)
+    }
+
+    /// Writes one block holding every sample of `inputs` (a timestamp several hold kept once)
+    /// and swaps it in for them.
+    fn merge_blocks(&self, inputs: &[Arc<Block>]) -> Result<BlockMeta> {
+        let io = |source| Error::Io { action: "compacting blocks in", path: self.blocks_dir.clone(), source };
+        let min_time = inputs.iter().map(|b| b.meta().min_time).min().expect("a plan has inputs");
+        let max_time = inputs.iter().map(|b| b.meta().max_time).max().expect("a plan has inputs");
+        let compaction = Compaction {
+            level: inputs.iter().map(|b| b.meta().compaction.level).max().unwrap_or(1) + 1,
+            parents: inputs.iter().map(|b| b.meta().id.clone()).collect(),
+        };
+        let mut series: CompactionInputs = BTreeMap::new();
+        for (input, block) in inputs.iter().enumerate() {
+            for (labels, chunks) in block.all_series() {
+                series.entry(labels).or_default().push((input, chunks));
+            }
+        }
+        let mut writer = BlockWriter::create(&self.blocks_dir, min_time, max_time, compaction).map_err(io)?;
+        for (labels, parts) in series {
+            let pieces = parts
+                .into_iter()
+                .filter_map(|(input, chunks)| block_piece(&inputs[input], &chunks))
+                .collect();
+            writer.add_series(labels, querier::samples_of(pieces, TimeRange::ALL)).map_err(io)?;
+        }
+        let meta = writer.finish().map_err(io)?.expect("compacted blocks hold samples");
+        self.add_block(&meta, inputs)?;
+        Ok(meta)
+    }
+
+    /// Deletes the blocks named by retention.
+    pub(crate) fn drop_blocks(&self, ids: &[String]) -> Result<()> {
+        let _maintenance = self.maintenance.lock();
+        let dropped: Vec<Arc<Block>> = {
+            let mut blocks = self.blocks.write();
+            let (dropped, kept): (Vec<Arc<Block>>, Vec<Arc<Block>>) =
+                blocks.iter().cloned().partition(|b| ids.contains(&b.meta().id));
+            *blocks = Arc::new(kept);
+            dropped
+        };
+        for block in dropped {
+            info!(
+                shard = self.shard,
+                block = block.meta().id,
+                max_time = block.meta().max_time,
+                "retention dropped block"
+            );
+            std::fs::remove_dir_all(block.dir()).map_err(|source| Error::Io {
+                action: "deleting expired block",
+                path: block.dir().to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn wal_stats(&self) -> argus_wal::WalStats {
@@ -152,11 +415,52 @@ fn wal_options(config: &TsdbConfig, metrics: &Arc<TsdbMetrics>) -> WalOptions {
     }
 }
 
-/// Applies WAL records to a head at startup, mapping the refs the WAL names to the refs the
-/// head gives (identical unless the WAL holds a series twice).
+/// The chunks of one series of a block as a piece to merge; damaged chunks are logged and
+/// left out.
+fn block_piece(block: &Block, chunks: &[ChunkMeta]) -> Option<Piece> {
+    let mut bytes = Vec::with_capacity(chunks.len());
+    for meta in chunks {
+        match block.chunk(meta) {
+            Ok(chunk) => bytes.push(ChunkBytes::Block(chunk)),
+            Err(error) => warn!(block = block.meta().id, %error, "compaction leaves out a damaged chunk"),
+        }
+    }
+    Some(Piece {
+        min_time: chunks.first()?.min_time,
+        max_time: chunks.last()?.max_time,
+        samples: PieceSamples::Chunks(bytes),
+    })
+}
+
+/// The WAL records that restate a snapshot's state from `from` on: every series, then their
+/// samples at or after `from`, produced lazily.
+fn checkpoint_records(snapshot: &[SeriesSnapshot], from: i64) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let series = snapshot.chunks(CHECKPOINT_RECORD_ENTRIES).map(|part| {
+        let mut builder = SeriesRecordBuilder::default();
+        for s in part {
+            builder.push(s.series_ref, &s.labels.as_refs());
+        }
+        builder.record().unwrap_or_default().to_vec()
+    });
+    let samples = snapshot.iter().flat_map(move |s| {
+        let range = TimeRange::new(from, i64::MAX);
+        ChunksIter::new(s.chunks.clone(), range).map(move |sample| (s.series_ref, sample))
+    });
+    let mut samples = samples.peekable();
+    let sample_records = std::iter::from_fn(move || {
+        samples.peek()?;
+        let mut builder = SamplesRecordBuilder::default();
+        for (series_ref, sample) in samples.by_ref().take(CHECKPOINT_RECORD_ENTRIES) {
+            builder.push(series_ref, sample);
+        }
+        builder.record().map(<[u8]>::to_vec)
+    });
+    series.filter(|r| !r.is_empty()).chain(sample_records)
+}
+
+/// Applies WAL records to a head at startup, each series at the ref the WAL gives it.
 struct Replay<'a> {
     head: &'a mut Head,
-    refs: HashMap<u32, u32>,
     stats: ReplayStats,
 }
 
@@ -171,15 +475,18 @@ impl Replay<'_> {
 
 impl RecordVisitor for Replay<'_> {
     fn series(&mut self, series_ref: u32, labels: Labels) {
-        let head_ref = self.head.replay_series(&labels);
-        self.refs.insert(series_ref, head_ref);
-        self.stats.series += 1;
+        if self.head.replay_series(series_ref, &labels) {
+            self.stats.series += 1;
+        } else {
+            warn!(series_ref, %labels, "wal series record conflicts with an earlier one; skipped");
+        }
     }
 
     fn sample(&mut self, series_ref: u32, sample: Sample) {
-        match self.refs.get(&series_ref) {
-            Some(&head_ref) if self.head.replay_sample(head_ref, sample) => self.stats.samples += 1,
-            _ => self.stats.skipped += 1,
+        if self.head.replay_sample(series_ref, sample) {
+            self.stats.samples += 1;
+        } else {
+            self.stats.skipped += 1;
         }
     }
 }

@@ -4,11 +4,16 @@
 //! The shard count is fixed when a data directory is created: on open, existing `shard-NNN`
 //! directories win over the configured count, because moving series between shards would
 //! need a rewrite of every WAL.
+//!
+//! Maintenance (cutting heads into blocks, compaction, retention) runs in rounds,
+//! [`Shards::maintain`]; [`Shards::start_maintenance`] runs them on a background thread.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use argus_model::{
     AppendReport, Appendable, Matcher, Queryable, RejectReason, SelectHints, Series, StorageError, TimeRange,
@@ -16,10 +21,11 @@ use argus_model::{
 };
 use tracing::warn;
 
-use crate::config::TsdbConfig;
+use crate::config::{RetentionConfig, TsdbConfig};
 use crate::db::{Db, shard_dir};
 use crate::error::{Error, Result};
 use crate::metrics::TsdbMetrics;
+use crate::retention::{self, BlockInfo};
 
 pub struct Shards {
     dbs: Vec<Db>,
@@ -28,6 +34,7 @@ pub struct Shards {
     too_old_margin: i64,
     /// Newest sample timestamp over all shards (`i64::MIN` when empty).
     max_time: AtomicI64,
+    retention: RetentionConfig,
 }
 
 /// Sizes for self-metrics.
@@ -36,6 +43,8 @@ pub struct EngineStats {
     pub shards: usize,
     pub head_series: usize,
     pub head_chunks: usize,
+    pub blocks: usize,
+    pub block_bytes: u64,
     pub wal_bytes_written: u64,
     pub wal_fsyncs: u64,
 }
@@ -67,9 +76,69 @@ impl Shards {
         Ok(Shards {
             dbs,
             metrics,
-            too_old_margin: (config.block_range.0.as_millis() / 2) as i64,
+            too_old_margin: config.block_range_ms() / 2,
             max_time: AtomicI64::new(max_time),
+            retention: config.retention.clone(),
         })
+    }
+
+    /// One round of maintenance: each shard cuts its head into blocks while it spans too much
+    /// and merges blocks while compaction finds some to merge; then retention drops expired
+    /// blocks across all shards. Ingest and queries go on meanwhile.
+    pub fn maintain(&self) -> Result<()> {
+        for db in &self.dbs {
+            while db.cut_head()? {}
+            while db.compact()? {}
+        }
+        self.apply_retention()
+    }
+
+    fn apply_retention(&self) -> Result<()> {
+        let newest = self.max_time.load(Ordering::Relaxed);
+        if newest == i64::MIN {
+            return Ok(());
+        }
+        let blocks: Vec<BlockInfo> = self
+            .dbs
+            .iter()
+            .enumerate()
+            .flat_map(|(shard, db)| {
+                db.block_infos().into_iter().map(move |(meta, size_bytes)| BlockInfo {
+                    shard,
+                    id: meta.id,
+                    max_time: meta.max_time,
+                    size_bytes,
+                })
+            })
+            .collect();
+        let expired =
+            retention::expired(&blocks, newest, self.retention.time_ms(), self.retention.size_bytes());
+        for (shard, db) in self.dbs.iter().enumerate() {
+            let ids: Vec<String> =
+                expired.iter().filter(|b| b.shard == shard).map(|b| b.id.clone()).collect();
+            if !ids.is_empty() {
+                db.drop_blocks(&ids)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs [`Shards::maintain`] every `interval` on a background thread until the returned
+    /// handle is stopped. A failed round is logged and retried at the next interval.
+    pub fn start_maintenance(shards: &Arc<Shards>, interval: Duration) -> Maintenance {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let shards = Arc::clone(shards);
+        let thread = std::thread::Builder::new()
+            .name("argus-tsdb-maintenance".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if let Err(error) = shards.maintain() {
+                        warn!(error = %error, source = ?std::error::Error::source(&error), "tsdb maintenance failed");
+                    }
+                }
+            })
+            .expect("spawning the maintenance thread");
+        Maintenance { stop, thread }
     }
 
     pub fn metrics(&self) -> &TsdbMetrics {
@@ -83,6 +152,10 @@ impl Shards {
             let wal = db.wal_stats();
             stats.head_series += series;
             stats.head_chunks += chunks;
+            for (_, size) in db.block_infos() {
+                stats.blocks += 1;
+                stats.block_bytes += size;
+            }
             stats.wal_bytes_written += wal.bytes_written;
             stats.wal_fsyncs += wal.fsyncs;
         }
@@ -160,16 +233,7 @@ impl Appendable for Shards {
 
 impl Queryable for Shards {
     fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError> {
-        let series: Vec<Series> = self
-            .dbs
-            .iter()
-            .flat_map(|db| db.select(matchers, hints))
-            .map(|selected| Series {
-                labels: selected.labels,
-                samples: selected.samples.into_iter(hints.range),
-            })
-            .collect();
-        Ok(series)
+        Ok(self.dbs.iter().flat_map(|db| db.select(matchers, hints)).collect())
     }
 
     fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>, StorageError> {
@@ -187,5 +251,21 @@ impl Queryable for Shards {
         let values: BTreeSet<String> =
             self.dbs.iter().flat_map(|db| db.label_values(name, matchers, range)).collect();
         Ok(values.into_iter().collect())
+    }
+}
+
+/// The background maintenance thread of [`Shards::start_maintenance`].
+pub struct Maintenance {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Maintenance {
+    /// Stops the thread after the step under way, and waits for it.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        if self.thread.join().is_err() {
+            warn!("the tsdb maintenance thread panicked");
+        }
     }
 }

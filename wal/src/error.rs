@@ -55,6 +55,14 @@ pub enum Error {
     #[error("cannot delete wal segment {path}")]
     DeleteSegment { path: PathBuf, source: io::Error },
 
+    /// Writing or installing a checkpoint failed; the segments it was to replace are kept.
+    #[error("cannot write wal checkpoint {path}")]
+    Checkpoint { path: PathBuf, source: io::Error },
+
+    /// A checkpoint was asked to replace segments that do not exist yet.
+    #[error("cannot checkpoint up to segment {first_kept:08}: the log is at segment {current:08}")]
+    CheckpointPastLog { first_kept: u32, current: u32 },
+
     /// `append` was given an empty record; empty records are reserved so that a zero-filled tail
     /// is recognised as damage.
     #[error("wal record is empty")]

@@ -27,10 +27,12 @@
 //!
 //! # What it is not
 //!
-//! Not a database: there is no random access by Lsn, no record types, no compression, and (yet)
-//! no checkpointing or deletion of old segments; Lsns are positions within one opened WAL, used
-//! for `wait_durable`, not stable identifiers to persist.
+//! Not a database: there is no random access by Lsn, no record types and no compression; Lsns
+//! are positions within one opened WAL, used for `wait_durable`, not stable identifiers to
+//! persist. Old segments go only through checkpoints ([`Wal::request_roll`],
+//! [`Wal::checkpoint`]): the owner restates what it still needs of them, and they are deleted.
 
+mod checkpoint;
 mod error;
 mod options;
 mod replay;
@@ -43,7 +45,7 @@ use std::path::{Path, PathBuf};
 pub use error::{Error, Result};
 pub use options::{FsyncObserver, SyncPolicy, WalOptions};
 pub use replay::{ReplayReport, Truncation};
-pub use writer::{Lsn, WalStats};
+pub use writer::{Lsn, RollTicket, WalStats};
 
 use writer::{ActiveSegment, Writer};
 
@@ -75,7 +77,7 @@ impl Wal {
             Some(index) => {
                 (ActiveSegment::open(dir, index, recovered.last_segment_len)?, recovered.report.segments)
             }
-            None => (ActiveSegment::create(dir, 0)?, 1),
+            None => (ActiveSegment::create(dir, recovered.first_segment)?, 1),
         };
         let writer = Writer::start(segment, &options, recovered.report.bytes, segments)?;
         let wal = Wal { writer, dir: dir.to_path_buf(), _lock: lock };
@@ -100,6 +102,36 @@ impl Wal {
     /// (best effort, errors logged).
     pub fn close(self) -> Result<()> {
         self.writer.close()
+    }
+
+    /// Asks for a new segment to start after every record appended so far and returns a
+    /// ticket for [`Wal::wait_rolled`]. Never does I/O, so the caller can hold the lock that
+    /// orders its appends, making the boundary match a consistent view of its own state.
+    pub fn request_roll(&self) -> RollTicket {
+        self.writer.request_roll()
+    }
+
+    /// Waits for the roll of `ticket`; returns the first segment after its boundary. Every
+    /// record appended before the request is in an earlier segment, so a checkpoint of them
+    /// can replace those segments ([`Wal::checkpoint`]). A request made after another was
+    /// served gets a later segment, so two checkpoints never share an index.
+    pub fn wait_rolled(&self, ticket: RollTicket) -> Result<u32> {
+        self.writer.wait_rolled(ticket)
+    }
+
+    /// Durably stores `records` as a checkpoint standing for every segment below `first_kept`,
+    /// then deletes those segments. On the next open the checkpoint's records are replayed
+    /// first, then the segments from `first_kept` on. Returns the checkpoint's size in bytes.
+    pub fn checkpoint(
+        &self,
+        first_kept: u32,
+        records: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> Result<u64> {
+        let current = self.stats().current_segment;
+        if first_kept > current {
+            return Err(Error::CheckpointPastLog { first_kept, current });
+        }
+        checkpoint::write(&self.dir, first_kept, records)
     }
 
     /// A snapshot of the counters.
@@ -206,6 +238,50 @@ mod tests {
         let (_wal, replayed, report) = open_collect(dir.path(), small_segments());
         assert_eq!(replayed, vec![b"small".to_vec(), big, b"after".to_vec()]);
         assert_eq!(report.segments, 3);
+    }
+
+    #[test]
+    fn a_checkpoint_stands_for_the_segments_before_a_roll() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _, _) = open_collect(dir.path(), WalOptions::default());
+        for i in 0..5 {
+            wal.append(&record(i)).expect("append");
+        }
+        // Records 0..5 end up before the boundary, whatever the flusher was doing.
+        let ticket = wal.request_roll();
+        let lsn = wal.append(&record(5)).expect("append");
+        let first_kept = wal.wait_rolled(ticket).expect("rolled");
+        assert_eq!(first_kept, 1);
+        wal.wait_durable(lsn).expect("durable");
+        // The checkpoint restates 0..5 more compactly: here, as one record.
+        let summary = b"records 0..5".as_slice();
+        wal.checkpoint(first_kept, [summary]).expect("checkpoint");
+        assert_eq!(segment::list_segments(dir.path()).expect("list"), vec![1]);
+        assert!(matches!(wal.checkpoint(7, [summary]), Err(Error::CheckpointPastLog { .. })));
+        wal.close().expect("close");
+
+        let (wal, replayed, report) = open_collect(dir.path(), WalOptions::default());
+        assert_eq!(replayed, vec![summary.to_vec(), record(5)]);
+        assert_eq!((report.checkpoint, report.records), (Some(1), 2));
+        assert_eq!(wal.wait_rolled(wal.request_roll()).expect("rolled"), 2);
+        // Each roll gets a segment of its own, even with nothing new since the last one.
+        assert_eq!(wal.wait_rolled(wal.request_roll()).expect("rolled"), 3);
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_empty_log_starts_the_log_at_its_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _, _) = open_collect(dir.path(), WalOptions::default());
+        wal.append(&record(0)).expect("append");
+        let first_kept = wal.wait_rolled(wal.request_roll()).expect("rolled");
+        wal.checkpoint(first_kept, [b"state".as_slice()]).expect("checkpoint");
+        wal.close().expect("close");
+        // The segment after the roll never got a record; lose it as a crash might.
+        std::fs::remove_file(segment::segment_path(dir.path(), first_kept)).expect("remove");
+        let (wal, replayed, _) = open_collect(dir.path(), WalOptions::default());
+        assert_eq!(replayed, vec![b"state".to_vec()]);
+        wal.wait_durable(wal.append(&record(1)).expect("append")).expect("durable");
+        assert_eq!(segment::list_segments(dir.path()).expect("list"), vec![first_kept]);
     }
 
     #[test]

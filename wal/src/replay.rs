@@ -17,6 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
+use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::segment::{self, Damage, HEADER_LEN};
 
@@ -26,7 +27,9 @@ const READ_BUFFER: usize = 256 * 1024;
 /// What `Wal::open` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
-    /// Intact records passed to the replay callback.
+    /// The checkpoint replayed first, by the index of the first segment after it.
+    pub checkpoint: Option<u32>,
+    /// Intact records passed to the replay callback, the checkpoint's included.
     pub records: u64,
     /// On-disk bytes of those records, framing included (the log's length after repair, which is
     /// also the Lsn the first new append starts from).
@@ -58,6 +61,8 @@ pub(crate) struct Recovered {
     pub report: ReplayReport,
     /// The segment that receives the next append, or `None` if the directory holds no segment.
     pub last_segment: Option<u32>,
+    /// The index a first segment must take when there is none (the checkpoint's, or 0).
+    pub first_segment: u32,
     /// Its length in bytes after repair.
     pub last_segment_len: u64,
 }
@@ -74,8 +79,19 @@ struct SegmentScan {
 
 /// Replays every intact record in `dir` into `replay`, in order, then repairs the tail.
 pub(crate) fn replay_and_repair(dir: &Path, replay: &mut dyn FnMut(&[u8])) -> Result<Recovered> {
-    let indices = segment::list_segments(dir)?;
     let mut report = ReplayReport::default();
+    let first_segment = match checkpoint::latest(dir)? {
+        Some(index) => {
+            // Segments below the checkpoint are a deletion a crash interrupted.
+            checkpoint::remove_replaced(dir, index)?;
+            let (records, _) = checkpoint::replay(dir, index, replay)?;
+            report.checkpoint = Some(index);
+            report.records = records;
+            index
+        }
+        None => 0,
+    };
+    let indices = segment::list_segments(dir)?;
     let mut payload = Vec::new();
 
     for (position, &index) in indices.iter().enumerate() {
@@ -86,7 +102,7 @@ pub(crate) fn replay_and_repair(dir: &Path, replay: &mut dyn FnMut(&[u8])) -> Re
             let len = segment_len(dir, previous)?;
             let reason = format!("segment {} is missing", segment::segment_file_name(previous + 1));
             let truncation = repair(dir, previous, len, len, &indices[position..], reason)?;
-            return Ok(finish(report, previous, len, Some(truncation)));
+            return Ok(finish(report, first_segment, previous, len, Some(truncation)));
         }
 
         let scan = scan_segment(dir, index, &mut payload, &mut report, replay)?;
@@ -101,18 +117,24 @@ pub(crate) fn replay_and_repair(dir: &Path, replay: &mut dyn FnMut(&[u8])) -> Re
                 &indices[position + 1..],
                 damage.to_string(),
             )?;
-            return Ok(finish(report, index, scan.intact_len, Some(truncation)));
+            return Ok(finish(report, first_segment, index, scan.intact_len, Some(truncation)));
         }
         if position + 1 == indices.len() {
-            return Ok(finish(report, index, scan.intact_len, None));
+            return Ok(finish(report, first_segment, index, scan.intact_len, None));
         }
     }
-    Ok(Recovered { report, last_segment: None, last_segment_len: 0 })
+    Ok(Recovered { report, last_segment: None, first_segment, last_segment_len: 0 })
 }
 
-fn finish(mut report: ReplayReport, segment: u32, len: u64, truncation: Option<Truncation>) -> Recovered {
+fn finish(
+    mut report: ReplayReport,
+    first_segment: u32,
+    segment: u32,
+    len: u64,
+    truncation: Option<Truncation>,
+) -> Recovered {
     report.truncation = truncation;
-    Recovered { report, last_segment: Some(segment), last_segment_len: len }
+    Recovered { report, last_segment: Some(segment), first_segment, last_segment_len: len }
 }
 
 fn segment_len(dir: &Path, index: u32) -> Result<u64> {
@@ -154,7 +176,7 @@ fn scan_segment(
 
 /// Reads the next record into `payload` given `remaining` bytes left in the file. The outer
 /// `Result` is the disk; the inner one is the data.
-fn read_record(
+pub(crate) fn read_record(
     reader: &mut impl Read,
     remaining: u64,
     payload: &mut Vec<u8>,

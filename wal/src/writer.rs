@@ -70,6 +70,9 @@ pub struct WalStats {
     pub flushed_lsn: Lsn,
 }
 
+/// Names one `request_roll` call; tickets increase.
+pub type RollTicket = u64;
+
 /// Owns the flusher thread; dropping it flushes and stops the thread.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
@@ -102,6 +105,14 @@ struct State {
     broken: Option<Failure>,
     closing: bool,
     flusher_stopped: bool,
+    /// A requested segment boundary: records ending at or before this Lsn go in segments
+    /// before the next one started; with the newest ticket asking for it.
+    roll_at: Option<(Lsn, RollTicket)>,
+    /// Tickets handed out by `request_roll`.
+    roll_tickets: RollTicket,
+    /// The newest ticket served, and the first segment after its boundary (or why the roll
+    /// failed).
+    rolled: Option<(RollTicket, Result<u32, Failure>)>,
 }
 
 /// Records ending in `(start, end]` failed with `failure`.
@@ -149,16 +160,7 @@ impl Writer {
         segments: u32,
     ) -> Result<Writer> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                buf: Vec::new(),
-                buf_records: 0,
-                appended_lsn: start_lsn,
-                flushed_lsn: start_lsn,
-                failures: VecDeque::new(),
-                broken: None,
-                closing: false,
-                flusher_stopped: false,
-            }),
+            state: Mutex::new(State::new(start_lsn)),
             work: Condvar::new(),
             durable: Condvar::new(),
             policy: options.sync,
@@ -240,6 +242,38 @@ impl Writer {
         }
     }
 
+    /// Asks the flusher to start a new segment after every record appended so far; returns the
+    /// ticket to pass to [`Writer::wait_rolled`]. Cheap: callers may hold their own lock.
+    pub(crate) fn request_roll(&self) -> RollTicket {
+        let mut state = self.shared.state.lock();
+        state.roll_tickets += 1;
+        let ticket = state.roll_tickets;
+        // A pending request is widened: its boundary only moves later, which keeps its promise.
+        state.roll_at = Some((state.appended_lsn, ticket));
+        drop(state);
+        self.shared.work.notify_one();
+        ticket
+    }
+
+    /// Waits until the roll of `ticket` happened and returns the first segment after its
+    /// boundary: every record appended before the request is in an earlier segment. Requests
+    /// made while one is pending share its roll; a request made after a roll was served gets a
+    /// later segment.
+    pub(crate) fn wait_rolled(&self, ticket: RollTicket) -> Result<u32> {
+        let mut state = self.shared.state.lock();
+        loop {
+            if let Some((served, outcome)) = &state.rolled
+                && *served >= ticket
+            {
+                return outcome.clone().map_err(|failure| failure.to_error());
+            }
+            if state.flusher_stopped {
+                return Err(Error::FlusherStopped);
+            }
+            self.shared.durable.wait(&mut state);
+        }
+    }
+
     pub(crate) fn stats(&self) -> WalStats {
         let counters = &self.shared.counters;
         WalStats {
@@ -283,6 +317,22 @@ impl Drop for Writer {
 }
 
 impl State {
+    fn new(start_lsn: Lsn) -> Self {
+        State {
+            buf: Vec::new(),
+            buf_records: 0,
+            appended_lsn: start_lsn,
+            flushed_lsn: start_lsn,
+            failures: VecDeque::new(),
+            broken: None,
+            closing: false,
+            flusher_stopped: false,
+            roll_at: None,
+            roll_tickets: 0,
+            rolled: None,
+        }
+    }
+
     /// Under `Interval`, `wait_durable` does not wait, but still reports what is already known.
     fn outcome_without_waiting(&self, lsn: Lsn) -> Result<()> {
         if let Some(failure) = self.failure_covering(lsn) {
@@ -493,9 +543,12 @@ impl Flusher {
         let _stopped = StopSignal(Arc::clone(&self.shared));
         let mut spare = Vec::new();
         loop {
-            let (closing, batch_start, records, broken) = self.take_batch(&mut spare);
-            let result =
-                if spare.is_empty() { Ok(()) } else { self.flush(&spare, batch_start, records, broken) };
+            let (closing, batch_start, records, broken, roll_at) = self.take_batch(&mut spare);
+            let result = match roll_at {
+                Some(roll) => self.flush_with_roll(&spare, batch_start, records, broken, roll),
+                None if spare.is_empty() => Ok(()),
+                None => self.flush(&spare, batch_start, records, broken),
+            };
             spare.clear();
             spare.shrink_to(RETAINED_BUFFER_BYTES);
             if closing {
@@ -505,24 +558,27 @@ impl Flusher {
     }
 
     /// Waits for work, then swaps the shared buffer with `spare` (which must be empty).
-    fn take_batch(&self, spare: &mut Vec<u8>) -> (bool, Lsn, u64, Option<Failure>) {
+    fn take_batch(
+        &self,
+        spare: &mut Vec<u8>,
+    ) -> (bool, Lsn, u64, Option<Failure>, Option<(Lsn, RollTicket)>) {
         let mut state = self.shared.state.lock();
         self.wait_for_work(&mut state);
         std::mem::swap(&mut state.buf, spare);
         let records = std::mem::take(&mut state.buf_records);
-        (state.closing, state.flushed_lsn, records, state.broken.clone())
+        (state.closing, state.flushed_lsn, records, state.broken.clone(), state.roll_at.take())
     }
 
     fn wait_for_work(&self, state: &mut MutexGuard<'_, State>) {
         match self.shared.policy {
             SyncPolicy::PerBatch => {
-                while state.buf.is_empty() && !state.closing {
+                while state.buf.is_empty() && !state.closing && state.roll_at.is_none() {
                     self.shared.work.wait(state);
                 }
             }
             SyncPolicy::Interval(interval) => {
                 let deadline = Instant::now() + interval;
-                while !state.closing && state.buf.len() < EARLY_FLUSH_BYTES {
+                while !state.closing && state.buf.len() < EARLY_FLUSH_BYTES && state.roll_at.is_none() {
                     if self.shared.work.wait_until(state, deadline).timed_out() {
                         break;
                     }
@@ -549,6 +605,46 @@ impl Flusher {
         }
         let result = outcome.failure.as_ref().map_or(Ok(()), |f| Err(f.to_error()));
         self.settle(batch_start, batch.len(), outcome);
+        result
+    }
+
+    /// Writes the records of `batch` up to the requested `boundary`, starts a new segment,
+    /// publishes where the roll landed, and writes the rest.
+    fn flush_with_roll(
+        &mut self,
+        batch: &[u8],
+        batch_start: Lsn,
+        records: u64,
+        broken: Option<Failure>,
+        (boundary, ticket): (Lsn, RollTicket),
+    ) -> Result<()> {
+        // The boundary is a record end, so it splits the batch between two frames.
+        let split =
+            usize::try_from(boundary.saturating_sub(batch_start)).unwrap_or(usize::MAX).min(batch.len());
+        let (before, after) = batch.split_at(split);
+        let records_before = segment::split_frames(batch, split).1;
+        let mut result = Ok(());
+        if !before.is_empty() {
+            result = self.flush(before, batch_start, records_before, broken.clone());
+        }
+        // Even an empty current segment is rolled, so each boundary gets its own segment and a
+        // checkpoint for it never collides with an earlier one.
+        let outcome = match broken.clone() {
+            Some(broken) => Err(broken),
+            None => self.segment.roll().map(|()| {
+                self.shared.counters.segments.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.current_segment.store(self.segment.index, Ordering::Relaxed);
+                self.segment.index
+            }),
+        };
+        let mut state = self.shared.state.lock();
+        state.rolled = Some((ticket, outcome));
+        drop(state);
+        self.shared.durable.notify_all();
+        if !after.is_empty() {
+            let rest = self.flush(after, batch_start + split as u64, records - records_before, broken);
+            result = result.and(rest);
+        }
         result
     }
 
@@ -873,16 +969,7 @@ mod tests {
     fn failure_ranges_merge_and_are_found() {
         let failure =
             Failure::Write { op: "write", segment: 0, offset: 0, source: Arc::new(io::Error::other("x")) };
-        let mut state = State {
-            buf: Vec::new(),
-            buf_records: 0,
-            appended_lsn: 100,
-            flushed_lsn: 100,
-            failures: VecDeque::new(),
-            broken: None,
-            closing: false,
-            flusher_stopped: false,
-        };
+        let mut state = State::new(100);
         state.remember_failure(10, 20, failure.clone());
         state.remember_failure(20, 30, failure.clone());
         state.remember_failure(50, 60, failure);

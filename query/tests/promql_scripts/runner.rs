@@ -152,6 +152,7 @@ impl Store {
                 fsync_interval: HumanDuration(Duration::from_secs(3600)),
                 ..WalConfig::default()
             },
+            ..TsdbConfig::default()
         };
         let shards =
             Arc::new(Shards::open(dir.path(), &config).map_err(|e| format!("opening storage: {e}"))?);

@@ -3,17 +3,22 @@
 //! behind a lock and writes what it accepts to the WAL.
 //!
 //! A series ref is the series' index in this shard's `series` vector, allocated in creation
-//! order; the WAL records the same refs, so replay rebuilds identical refs.
+//! order and never reused; the WAL records the same refs, and replay puts every series back at
+//! its ref, so refs stay valid across restarts and checkpoints.
+//!
+//! The head holds samples at or after its *floor*; older ones were cut into blocks
+//! ([`Head::truncate`]) and are refused as too old. Series left without samples by a
+//! truncation are removed from the index; their slot stays empty.
 
 mod read;
-pub(crate) use read::SelectedSeries;
 mod series;
 
 use std::collections::HashMap;
 
 use argus_model::{AppendReport, BatchSeries, Label, LabelRef, Labels, RejectReason, Sample};
 
-use crate::index::{Postings, SymbolId, Symbols};
+use crate::index::{InternedLabels, Postings, SymbolId, Symbols};
+use crate::querier::ChunkBytes;
 use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
 use series::{Appended, MemSeries};
 
@@ -38,10 +43,15 @@ impl WalRecords {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Head {
     symbols: Symbols,
+    /// By ref; removed series leave an empty slot (no labels).
     series: Vec<MemSeries>,
+    /// Series in the index.
+    live: usize,
+    /// Samples before this time are in blocks: refused on append, skipped on replay.
+    floor: i64,
     /// Series refs by the stable hash of their label set.
     by_hash: HashMap<u64, HashSlot>,
     postings: Postings,
@@ -50,9 +60,101 @@ pub(crate) struct Head {
     chunks: usize,
 }
 
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            symbols: Symbols::default(),
+            series: Vec::new(),
+            live: 0,
+            floor: i64::MIN,
+            by_hash: HashMap::new(),
+            postings: Postings::default(),
+            max_time: None,
+            chunks: 0,
+        }
+    }
+}
+
+/// A series as it stood when a block was cut: everything the block and the checkpoint need.
+pub(crate) struct SeriesSnapshot {
+    pub series_ref: u32,
+    pub labels: Labels,
+    pub chunks: Vec<ChunkBytes>,
+}
+
 impl Head {
+    /// Series in the head (removed ones not counted).
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.live
+    }
+
+    /// The oldest sample time in the head, if it holds any.
+    pub fn min_time(&self) -> Option<i64> {
+        self.series.iter().filter_map(MemSeries::first_time).min().map(|t| t.max(self.floor))
+    }
+
+    /// Every series with a copy of its chunks, in ref order.
+    pub fn snapshot(&self) -> Vec<SeriesSnapshot> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter(|(_, series)| !series.labels.is_empty())
+            .map(|(series_ref, series)| SeriesSnapshot {
+                series_ref: series_ref as u32,
+                labels: self.labels_of(series_ref as u32),
+                chunks: series.chunks_in(argus_model::TimeRange::ALL),
+            })
+            .collect()
+    }
+
+    /// Forgets what lies before `before`, now in a block: raises the floor, drops the chunks
+    /// that end earlier, and removes the series with no sample left at or after it. Returns
+    /// how many series were removed.
+    pub fn truncate(&mut self, before: i64) -> usize {
+        self.floor = self.floor.max(before);
+        let mut removed = Vec::new();
+        for (series_ref, series) in self.series.iter_mut().enumerate() {
+            if series.labels.is_empty() {
+                continue;
+            }
+            if series.last_time().is_some_and(|t| t < before) {
+                self.chunks -= series.chunk_count();
+                let labels = std::mem::take(&mut series.labels);
+                *series = MemSeries::new(Box::new([]));
+                removed.push((series_ref as u32, labels));
+            } else {
+                self.chunks -= series.drop_chunks_before(before);
+            }
+        }
+        for (series_ref, labels) in &removed {
+            let hash = self.stable_hash_of(labels);
+            self.unlink_hash(hash, *series_ref);
+        }
+        self.postings.remove(&removed);
+        self.live -= removed.len();
+        removed.len()
+    }
+
+    fn stable_hash_of(&self, labels: &[(SymbolId, SymbolId)]) -> u64 {
+        argus_model::labels::hash_label_pairs(
+            labels.iter().map(|&(n, v)| (self.symbols.resolve(n), self.symbols.resolve(v))),
+        )
+    }
+
+    fn unlink_hash(&mut self, hash: u64, series_ref: u32) {
+        let std::collections::hash_map::Entry::Occupied(mut slot) = self.by_hash.entry(hash) else { return };
+        match slot.get_mut() {
+            HashSlot::One(existing) if *existing == series_ref => {
+                slot.remove();
+            }
+            HashSlot::Collided(refs) => {
+                refs.retain(|r| *r != series_ref);
+                if let [only] = refs[..] {
+                    slot.insert(HashSlot::One(only));
+                }
+            }
+            HashSlot::One(_) => {}
+        }
     }
 
     pub fn chunk_count(&self) -> usize {
@@ -86,6 +188,7 @@ impl Head {
         wal: &mut WalRecords,
         report: &mut AppendReport,
     ) {
+        let min_valid_time = min_valid_time.max(self.floor);
         let series_ref = match self.lookup(series.labels, series.hash) {
             Some(series_ref) => series_ref,
             None => {
@@ -117,22 +220,42 @@ impl Head {
         }
     }
 
-    /// Re-creates a series read from the WAL and returns the ref it now has (the same one unless
-    /// the WAL was written by a buggy or different version).
-    pub fn replay_series(&mut self, labels: &Labels) -> u32 {
+    /// Re-creates a series read from the WAL at the ref the WAL gives it. Returns false, doing
+    /// nothing, when that ref holds another series or the set already lives at another ref
+    /// (a damaged or foreign WAL).
+    pub fn replay_series(&mut self, series_ref: u32, labels: &Labels) -> bool {
         let (refs, hash) = (labels.as_refs(), labels.stable_hash());
-        self.lookup(&refs, hash).unwrap_or_else(|| self.create(&refs, hash))
+        if let Some(existing) = self.lookup(&refs, hash) {
+            return existing == series_ref;
+        }
+        let slot = series_ref as usize;
+        if self.series.get(slot).is_some_and(|s| !s.labels.is_empty()) {
+            return false;
+        }
+        while self.series.len() <= slot {
+            self.series.push(MemSeries::new(Box::new([])));
+        }
+        self.insert(series_ref, &refs, hash);
+        true
     }
 
     /// Re-applies a sample read from the WAL. Ordering rules still apply (a resend logged twice
-    /// is a duplicate), but not the too-old bound, which depended on the time of the write.
+    /// is a duplicate), but not the too-old bound, which depended on the time of the write;
+    /// samples below the floor are already in blocks. False for an unknown series.
     pub fn replay_sample(&mut self, series_ref: u32, sample: Sample) -> bool {
-        if series_ref as usize >= self.series.len() {
+        if self.series.get(series_ref as usize).is_none_or(|s| s.labels.is_empty()) {
             return false;
         }
-        // A resend logged twice is a duplicate, and refusals cannot occur: both are ignored.
-        let _ = self.append_sample(series_ref, sample);
+        if sample.t >= self.floor {
+            // A resend logged twice is a duplicate, and refusals cannot occur: both are ignored.
+            let _ = self.append_sample(series_ref, sample);
+        }
         true
+    }
+
+    /// Sets the floor before replay: samples older than the newest block are in blocks.
+    pub fn set_floor(&mut self, floor: i64) {
+        self.floor = floor;
     }
 
     fn lookup(&self, labels: &[LabelRef<'_>], hash: u64) -> Option<u32> {
@@ -153,10 +276,18 @@ impl Head {
 
     fn create(&mut self, labels: &[LabelRef<'_>], hash: u64) -> u32 {
         let series_ref = u32::try_from(self.series.len()).expect("fewer than 2^32 series in a shard");
-        let interned: Box<[(SymbolId, SymbolId)]> =
+        self.series.push(MemSeries::new(Box::new([])));
+        self.insert(series_ref, labels, hash);
+        series_ref
+    }
+
+    /// Fills the empty slot `series_ref` with a new series.
+    fn insert(&mut self, series_ref: u32, labels: &[LabelRef<'_>], hash: u64) {
+        let interned: InternedLabels =
             labels.iter().map(|l| (self.symbols.intern(l.name), self.symbols.intern(l.value))).collect();
         self.postings.add(series_ref, &interned);
-        self.series.push(MemSeries::new(interned));
+        self.series[series_ref as usize] = MemSeries::new(interned);
+        self.live += 1;
         match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(HashSlot::One(series_ref));
@@ -169,7 +300,6 @@ impl Head {
                 slot.insert(HashSlot::Collided(refs));
             }
         }
-        series_ref
     }
 
     /// The label set of a series, sharing the interned strings.
@@ -232,10 +362,11 @@ mod tests {
         );
         assert_eq!(head.chunk_count(), 3 + 1, "120 + 120 + 10 samples, and 5");
         let mut replayed = Head::default();
-        let series_ref = replayed.replay_series(&Labels::from_pairs([("__name__", "a")]).unwrap());
+        assert!(replayed.replay_series(3, &Labels::from_pairs([("__name__", "a")]).unwrap()));
         for &(t, v) in &samples {
-            replayed.replay_sample(series_ref, Sample::new(t, v));
+            replayed.replay_sample(3, Sample::new(t, v));
         }
+        assert_eq!(replayed.series_count(), 1, "the slots before the replayed ref stay empty");
         assert_eq!(replayed.chunk_count(), 3);
     }
 

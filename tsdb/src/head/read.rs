@@ -1,62 +1,47 @@
-//! Reading the head: series selection by matchers and time range, label names and values, and
-//! the lazy sample iterator over a snapshot of a series' chunks.
+//! Reading the head: series selection by matchers and time range, label names and values.
+//! Everything is read at or after the head's floor: older samples are in blocks.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use argus_model::{Labels, Matcher, Sample, SampleIter, SamplesWanted, SelectHints, TimeRange};
-use tracing::warn;
+use argus_model::{Labels, Matcher, SamplesWanted, SelectHints, TimeRange};
 
 use super::Head;
-use crate::chunk::XorIter;
 use crate::index::SymbolId;
-
-/// A series picked by a select, with what the caller will read of its samples. Built under
-/// the shard lock; decoding happens later, outside it.
-pub(crate) struct SelectedSeries {
-    pub labels: Labels,
-    pub samples: SelectedSamples,
-}
-
-pub(crate) enum SelectedSamples {
-    /// Snapshots of the chunks that overlap the range, to decode.
-    Chunks(Vec<Arc<[u8]>>),
-    /// The newest sample in range, when that is all the caller wants and the head knows it
-    /// without decoding.
-    Latest(Sample),
-}
-
-impl SelectedSamples {
-    /// The samples within `range`, decoded lazily.
-    pub fn into_iter(self, range: TimeRange) -> SampleIter {
-        match self {
-            SelectedSamples::Chunks(chunks) => Box::new(ChunksIter::new(chunks, range)),
-            SelectedSamples::Latest(sample) => Box::new(std::iter::once(sample)),
-        }
-    }
-}
+use crate::querier::{Piece, PieceSamples};
 
 impl Head {
-    pub fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<SelectedSeries> {
-        self.matching_refs(matchers, hints.range)
+    /// Matching series with samples in `hints.range`, each with the piece of its samples the
+    /// caller wants: snapshots of the chunks to decode, or just the newest sample. Built under
+    /// the shard lock; decoding happens later, outside it.
+    pub fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<(Labels, Piece)> {
+        let Some(range) = self.readable(hints.range) else { return Vec::new() };
+        self.matching_refs(matchers, range)
             .map(|series_ref| {
                 let series = &self.series[series_ref as usize];
+                let (min_time, max_time) = series.bounds_in(range);
                 let samples = match hints.samples {
-                    SamplesWanted::None => SelectedSamples::Chunks(Vec::new()),
-                    SamplesWanted::Latest if let Some(latest) = series.latest_in(hints.range) => {
-                        SelectedSamples::Latest(latest)
+                    SamplesWanted::None => PieceSamples::Chunks(Vec::new()),
+                    SamplesWanted::Latest if let Some(latest) = series.latest_in(range) => {
+                        PieceSamples::Latest(latest)
                     }
                     SamplesWanted::Latest | SamplesWanted::All => {
-                        SelectedSamples::Chunks(series.chunks_in(hints.range))
+                        PieceSamples::Chunks(series.chunks_in(range))
                     }
                 };
-                SelectedSeries { labels: self.labels_of(series_ref), samples }
+                (self.labels_of(series_ref), Piece { min_time, max_time, samples })
             })
             .collect()
     }
 
+    /// `range` cut to what the head serves, or `None` when nothing of it is left.
+    fn readable(&self, range: TimeRange) -> Option<TimeRange> {
+        let min = range.min.max(self.floor);
+        (min <= range.max).then(|| TimeRange::new(min, range.max))
+    }
+
     /// Names of the labels of matching series with samples in `range`, unsorted.
     pub fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        let Some(range) = self.readable(range) else { return Vec::new() };
         let mut names: HashSet<SymbolId> = HashSet::new();
         for series_ref in self.matching_refs(matchers, range) {
             names.extend(self.series[series_ref as usize].labels.iter().map(|&(name, _)| name));
@@ -66,6 +51,7 @@ impl Head {
 
     /// Values of label `name` on matching series with samples in `range`, unsorted.
     pub fn label_values(&self, name: &str, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        let Some(range) = self.readable(range) else { return Vec::new() };
         let Some(name) = self.symbols.lookup(name) else {
             return Vec::new();
         };
@@ -87,68 +73,13 @@ impl Head {
     }
 }
 
-/// Decodes a series' chunks one after another, yielding only the samples within a range. A
-/// damaged chunk is logged and skipped rather than failing the whole query.
-pub(crate) struct ChunksIter {
-    chunks: std::vec::IntoIter<Arc<[u8]>>,
-    current: Option<XorIter<Arc<[u8]>>>,
-    range: TimeRange,
-}
-
-impl ChunksIter {
-    pub fn new(chunks: Vec<Arc<[u8]>>, range: TimeRange) -> Self {
-        Self { chunks: chunks.into_iter(), current: None, range }
-    }
-
-    fn next_chunk(&mut self) -> bool {
-        for bytes in self.chunks.by_ref() {
-            match XorIter::new(bytes) {
-                Ok(iter) => {
-                    self.current = Some(iter);
-                    return true;
-                }
-                Err(error) => warn!(%error, "skipping unreadable head chunk"),
-            }
-        }
-        false
-    }
-}
-
-impl Iterator for ChunksIter {
-    type Item = Sample;
-
-    fn next(&mut self) -> Option<Sample> {
-        loop {
-            if self.current.is_none() && !self.next_chunk() {
-                return None;
-            }
-            let current = self.current.as_mut()?;
-            match current.next() {
-                Some(sample) if sample.t < self.range.min => continue,
-                Some(sample) if sample.t > self.range.max => {
-                    // Chunks are in time order: nothing later can be in range.
-                    self.chunks = Vec::new().into_iter();
-                    self.current = None;
-                    return None;
-                }
-                Some(sample) => return Some(sample),
-                None => {
-                    if let Some(error) = current.err() {
-                        warn!(%error, "head chunk ended early");
-                    }
-                    self.current = None;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use argus_model::{AppendReport, MatchOp, SeriesSamples, WriteBatch};
+    use argus_model::{AppendReport, MatchOp, Sample, SeriesSamples, WriteBatch};
 
     use super::*;
     use crate::head::WalRecords;
+    use crate::querier::samples_of;
 
     /// Label pairs and sample timestamps of one test series.
     type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);
@@ -180,14 +111,16 @@ mod tests {
         let hints = SelectHints { range: TimeRange::new(15, 150), samples: SamplesWanted::All };
         let selected = head.select(std::slice::from_ref(&up), hints);
         assert_eq!(selected.len(), 2);
-        let times: Vec<Vec<i64>> =
-            selected.into_iter().map(|s| s.samples.into_iter(hints.range).map(|x| x.t).collect()).collect();
+        let times: Vec<Vec<i64>> = selected
+            .into_iter()
+            .map(|(_, piece)| samples_of(vec![piece], hints.range).map(|x| x.t).collect())
+            .collect();
         assert!(times.contains(&vec![20, 30]) && times.contains(&vec![100]));
 
         let late = SelectHints { range: TimeRange::new(150, 1000), samples: SamplesWanted::None };
         let selected = head.select(&[up], late);
         assert_eq!(selected.len(), 1);
-        assert_eq!(selected[0].labels.get("job"), Some("b"));
+        assert_eq!(selected[0].0.get("job"), Some("b"));
     }
 
     #[test]
@@ -196,13 +129,13 @@ mod tests {
         let up = [Matcher::equal("__name__", "up")];
         let times = |range: TimeRange| -> Vec<i64> {
             let hints = SelectHints { range, samples: SamplesWanted::Latest };
-            let selected = head.select(&up, hints).pop().expect("one series");
+            let (_, piece) = head.select(&up, hints).pop().expect("one series");
             assert_eq!(
-                matches!(selected.samples, SelectedSamples::Latest(_)),
+                matches!(piece.samples, PieceSamples::Latest(_)),
                 range.contains(30),
                 "decoded only when the newest sample is out of range"
             );
-            selected.samples.into_iter(range).map(|x| x.t).collect()
+            samples_of(vec![piece], range).map(|x| x.t).collect()
         };
         assert_eq!(times(TimeRange::new(15, 100)), vec![30]);
         // The newest sample is past the range: the chunks are decoded and the caller takes

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use argus_model::{RejectReason, Sample, TimeRange};
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk};
-use crate::index::SymbolId;
+use crate::index::InternedLabels;
+use crate::querier::ChunkBytes;
 
 /// A full chunk that will not change again; shared with readers without copying.
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub(crate) enum Appended {
 
 #[derive(Debug)]
 pub(crate) struct MemSeries {
-    pub labels: Box<[(SymbolId, SymbolId)]>,
+    pub labels: InternedLabels,
     closed: Vec<ClosedChunk>,
     open: XorChunk,
     first: Option<i64>,
@@ -34,7 +35,7 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    pub fn new(labels: Box<[(SymbolId, SymbolId)]>) -> Self {
+    pub fn new(labels: InternedLabels) -> Self {
         Self { labels, closed: Vec::new(), open: XorChunk::new(), first: None, last: None }
     }
 
@@ -70,6 +71,24 @@ impl MemSeries {
         self.closed.push(ClosedChunk { bytes: Arc::from(full.bytes()), min_time, max_time });
     }
 
+    /// Drops the closed chunks that end before `t` (already in a block); returns how many.
+    pub fn drop_chunks_before(&mut self, t: i64) -> usize {
+        let keep_from = self.closed.partition_point(|c| c.max_time < t);
+        self.closed.drain(..keep_from);
+        self.first = self.closed.first().map(|c| c.min_time).or(self.open.first_time());
+        keep_from
+    }
+
+    /// Time of the newest sample, if any.
+    pub fn last_time(&self) -> Option<i64> {
+        self.last.map(|s| s.t)
+    }
+
+    /// Time of the oldest sample still held.
+    pub fn first_time(&self) -> Option<i64> {
+        self.first
+    }
+
     /// Whether the series has a sample within `range`.
     pub fn overlaps(&self, range: TimeRange) -> bool {
         match (self.first, self.last) {
@@ -83,19 +102,26 @@ impl MemSeries {
         self.last.filter(|last| range.contains(last.t))
     }
 
+    /// The first and last times of the series' samples, cut to `range`.
+    pub fn bounds_in(&self, range: TimeRange) -> (i64, i64) {
+        let first = self.first.unwrap_or(range.min).max(range.min);
+        let last = self.last.map_or(range.max, |s| s.t).min(range.max);
+        (first, last)
+    }
+
     /// Copies of the chunks that may hold samples within `range`, oldest first. Closed chunks are
     /// shared; the open chunk is copied so the reader sees a consistent snapshot.
-    pub fn chunks_in(&self, range: TimeRange) -> Vec<Arc<[u8]>> {
-        let mut chunks: Vec<Arc<[u8]>> = self
+    pub fn chunks_in(&self, range: TimeRange) -> Vec<ChunkBytes> {
+        let mut chunks: Vec<ChunkBytes> = self
             .closed
             .iter()
             .filter(|c| range.overlaps(c.min_time, c.max_time))
-            .map(|c| c.bytes.clone())
+            .map(|c| ChunkBytes::Head(c.bytes.clone()))
             .collect();
         if let (Some(min), Some(max)) = (self.open.first_time(), self.open.last_time())
             && range.overlaps(min, max)
         {
-            chunks.push(Arc::from(self.open.bytes()));
+            chunks.push(ChunkBytes::Head(Arc::from(self.open.bytes())));
         }
         chunks
     }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use argus_model::Matcher;
 use roaring::RoaringBitmap;
 
-use super::{SymbolId, Symbols};
+use super::{InternedLabels, SymbolId, Symbols};
 
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
@@ -37,6 +37,36 @@ impl Postings {
         }
     }
 
+    /// Removes series from every postings list, dropping lists left empty.
+    pub fn remove(&mut self, series: &[(u32, InternedLabels)]) {
+        if series.is_empty() {
+            return;
+        }
+        let removed: RoaringBitmap = series.iter().map(|(r, _)| *r).collect();
+        self.all -= &removed;
+        let mut emptied: HashMap<SymbolId, Vec<SymbolId>> = HashMap::new();
+        let pairs: std::collections::HashSet<(SymbolId, SymbolId)> =
+            series.iter().flat_map(|(_, labels)| labels.iter().copied()).collect();
+        for pair in pairs {
+            if let Some(bitmap) = self.by_pair.get_mut(&pair) {
+                *bitmap -= &removed;
+                if bitmap.is_empty() {
+                    self.by_pair.remove(&pair);
+                    emptied.entry(pair.0).or_default().push(pair.1);
+                }
+            }
+        }
+        for (name, values) in emptied {
+            let values: std::collections::HashSet<SymbolId> = values.into_iter().collect();
+            if let Some(list) = self.values.get_mut(&name) {
+                list.retain(|v| !values.contains(v));
+                if list.is_empty() {
+                    self.values.remove(&name);
+                }
+            }
+        }
+    }
+
     /// Value symbols label `name` takes on at least one series.
     pub fn values_of(&self, name: SymbolId) -> &[SymbolId] {
         self.values.get(&name).map(Vec::as_slice).unwrap_or_default()
@@ -44,73 +74,100 @@ impl Postings {
 
     /// Series that satisfy every matcher; all series when there are none.
     pub fn select(&self, symbols: &Symbols, matchers: &[Matcher]) -> RoaringBitmap {
-        // Matchers that select by inclusion are usually the most selective: start with them.
-        let mut ordered: Vec<&Matcher> = matchers.iter().collect();
-        ordered.sort_by_key(|m| m.matches_empty());
-        let mut result: Option<RoaringBitmap> = None;
-        for matcher in ordered {
-            if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
-                break;
-            }
-            let matched = self.select_one(symbols, matcher);
-            result = Some(match result {
-                None => matched,
-                Some(acc) => acc & matched,
-            });
-        }
-        result.unwrap_or_else(|| self.all.clone())
+        select_postings(&HeadPostings { symbols, postings: self }, matchers)
     }
+}
 
-    fn select_one(&self, symbols: &Symbols, matcher: &Matcher) -> RoaringBitmap {
-        let Some(name) = symbols.lookup(&matcher.name) else {
-            // No series has the label: all of them see "".
-            return if matcher.matches_empty() { self.all.clone() } else { RoaringBitmap::new() };
-        };
-        if matcher.matches_empty() {
-            let rejected = self.union_where(symbols, name, matcher, false);
-            &self.all - rejected
-        } else {
-            self.union_where(symbols, name, matcher, true)
+/// An inverted index that label matchers can be answered over: the head's, or a block's.
+pub(crate) trait PostingsSource {
+    /// Every series.
+    fn all(&self) -> RoaringBitmap;
+    /// Whether any series has label `name`.
+    fn has_name(&self, name: &str) -> bool;
+    /// The union of the postings of the values of `name` for which `keep` is true.
+    fn for_each_value(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap;
+    /// The series with `name="value"`, if any.
+    fn postings(&self, name: &str, value: &str) -> Option<RoaringBitmap>;
+}
+
+/// Series of `index` that satisfy every matcher; all series when there are none.
+pub(crate) fn select_postings(index: &impl PostingsSource, matchers: &[Matcher]) -> RoaringBitmap {
+    // Matchers that select by inclusion are usually the most selective: start with them.
+    let mut ordered: Vec<&Matcher> = matchers.iter().collect();
+    ordered.sort_by_key(|m| m.matches_empty());
+    let mut result: Option<RoaringBitmap> = None;
+    for matcher in ordered {
+        if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
+            break;
         }
+        let matched = select_one(index, matcher);
+        result = Some(match result {
+            None => matched,
+            Some(acc) => acc & matched,
+        });
     }
+    result.unwrap_or_else(|| index.all())
+}
 
-    /// Union of `P(name=v)` over the values `v` for which `matcher.matches(v) == wanted`.
-    fn union_where(
-        &self,
-        symbols: &Symbols,
-        name: SymbolId,
-        matcher: &Matcher,
-        wanted: bool,
-    ) -> RoaringBitmap {
-        // With a finite positive form, the values the matcher accepts (or, when negated,
-        // rejects) are exactly that list.
-        if let Some(literals) = matcher.positive_values()
-            && wanted != matcher.is_negative()
-        {
-            return self.union_of_values(symbols, name, literals.into_iter());
-        }
+fn select_one(index: &impl PostingsSource, matcher: &Matcher) -> RoaringBitmap {
+    if !index.has_name(&matcher.name) {
+        // No series has the label: all of them see "".
+        return if matcher.matches_empty() { index.all() } else { RoaringBitmap::new() };
+    }
+    if matcher.matches_empty() {
+        index.all() - union_where(index, matcher, false)
+    } else {
+        union_where(index, matcher, true)
+    }
+}
+
+/// Union of `P(name=v)` over the values `v` for which `matcher.matches(v) == wanted`.
+fn union_where(index: &impl PostingsSource, matcher: &Matcher, wanted: bool) -> RoaringBitmap {
+    // With a finite positive form, the values the matcher accepts (or, when negated, rejects)
+    // are exactly that list.
+    if let Some(literals) = matcher.positive_values()
+        && wanted != matcher.is_negative()
+    {
         let mut union = RoaringBitmap::new();
-        for &value in self.values_of(name) {
-            if matcher.matches(symbols.resolve(value)) == wanted {
-                union |= &self.by_pair[&(name, value)];
-            }
-        }
-        union
-    }
-
-    fn union_of_values<'a>(
-        &self,
-        symbols: &Symbols,
-        name: SymbolId,
-        values: impl Iterator<Item = &'a str>,
-    ) -> RoaringBitmap {
-        let mut union = RoaringBitmap::new();
-        for value in values {
-            if let Some(bitmap) = symbols.lookup(value).and_then(|v| self.by_pair.get(&(name, v))) {
+        for value in literals {
+            if let Some(bitmap) = index.postings(&matcher.name, value) {
                 union |= bitmap;
             }
         }
+        return union;
+    }
+    index.for_each_value(&matcher.name, &mut |value| matcher.matches(value) == wanted)
+}
+
+/// The head's postings seen through its symbol table.
+struct HeadPostings<'a> {
+    symbols: &'a Symbols,
+    postings: &'a Postings,
+}
+
+impl PostingsSource for HeadPostings<'_> {
+    fn all(&self) -> RoaringBitmap {
+        self.postings.all.clone()
+    }
+
+    fn has_name(&self, name: &str) -> bool {
+        self.symbols.lookup(name).is_some_and(|id| self.postings.values.contains_key(&id))
+    }
+
+    fn for_each_value(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut union = RoaringBitmap::new();
+        let Some(name) = self.symbols.lookup(name) else { return union };
+        for &value in self.postings.values_of(name) {
+            if keep(self.symbols.resolve(value)) {
+                union |= &self.postings.by_pair[&(name, value)];
+            }
+        }
         union
+    }
+
+    fn postings(&self, name: &str, value: &str) -> Option<RoaringBitmap> {
+        let key = (self.symbols.lookup(name)?, self.symbols.lookup(value)?);
+        self.postings.by_pair.get(&key).cloned()
     }
 }
 

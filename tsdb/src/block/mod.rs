@@ -1,0 +1,182 @@
+//! Blocks: immutable on-disk spans of a shard's data, `[min_time, max_time)` of every series.
+//!
+//! A block is a directory named by its id, holding `chunks` ([`chunks`]), `index`
+//! ([`index`]) and `meta.json` ([`meta`]); the byte layout is in `docs/format/block.md`. The
+//! head is cut into level-1 blocks and compaction merges them into larger ones ([`writer`]
+//! writes both). Files are read through `mmap`: opening a block reads its symbols and postings
+//! table, never its chunks.
+
+mod chunks;
+mod index;
+mod meta;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use argus_model::{Labels, Matcher, SamplesWanted, TimeRange};
+use memmap2::Mmap;
+use tracing::{info, warn};
+
+pub(crate) use chunks::{ChunkReadError, MappedChunk};
+pub(crate) use index::ChunkMeta;
+#[cfg(test)]
+pub(crate) use meta::BlockStats;
+pub(crate) use meta::{BlockMeta, Compaction};
+pub(crate) use writer::BlockWriter;
+
+use crate::querier::{ChunkBytes, Piece, PieceSamples};
+use index::{IndexError, IndexReader};
+use writer::{CHUNKS_FILE, INDEX_FILE, TMP_SUFFIX};
+
+/// Why a block could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BlockError {
+    #[error("block {dir}: {source}")]
+    Io { dir: PathBuf, source: std::io::Error },
+    #[error("block {dir}: index: {source}")]
+    Index { dir: PathBuf, source: IndexError },
+}
+
+/// An open block.
+pub(crate) struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: IndexReader,
+    chunks: Arc<Mmap>,
+    size_bytes: u64,
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block, BlockError> {
+        let io = |source| BlockError::Io { dir: dir.to_path_buf(), source };
+        let meta = BlockMeta::read(dir).map_err(io)?;
+        let index_map = map_file(&dir.join(INDEX_FILE)).map_err(io)?;
+        let chunks = map_file(&dir.join(CHUNKS_FILE)).map_err(io)?;
+        if !chunks::has_valid_header(&chunks) {
+            return Err(io(std::io::Error::other("chunks file has no valid header")));
+        }
+        let size_bytes = (index_map.len() + chunks.len()) as u64;
+        let index = IndexReader::open(Arc::new(index_map))
+            .map_err(|source| BlockError::Index { dir: dir.to_path_buf(), source })?;
+        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks: Arc::new(chunks), size_bytes })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes of the block's files.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Series matching `matchers` with chunks overlapping `range`, each as a piece to read
+    /// (without chunks when `wanted` is `None`). Chunks that fail their checksum are left out
+    /// and described in `damaged`.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+        wanted: SamplesWanted,
+        damaged: &mut Vec<String>,
+    ) -> Vec<(Labels, Piece)> {
+        if !self.meta.overlaps(range.min, range.max) {
+            return Vec::new();
+        }
+        let mut selected = Vec::new();
+        for id in self.index.select(matchers) {
+            let Some((labels, metas)) = self.index.series(id) else {
+                damaged.push(format!("block {}: series {id} is malformed", self.meta.id));
+                continue;
+            };
+            let metas: Vec<ChunkMeta> =
+                metas.into_iter().filter(|m| range.overlaps(m.min_time, m.max_time)).collect();
+            let (Some(first), Some(last)) = (metas.first(), metas.last()) else { continue };
+            let (min_time, max_time) = (first.min_time, last.max_time);
+            let mut chunks = Vec::new();
+            if wanted != SamplesWanted::None {
+                for meta in &metas {
+                    match chunks::read_chunk(&self.chunks, meta.offset) {
+                        Ok((_, bytes)) => chunks.push(ChunkBytes::Block(bytes)),
+                        Err(error) => damaged.push(format!("block {}: {error}", self.meta.id)),
+                    }
+                }
+            }
+            selected.push((labels, Piece { min_time, max_time, samples: PieceSamples::Chunks(chunks) }));
+        }
+        selected
+    }
+
+    /// Label sets of the series matching `matchers` that have a chunk overlapping `range`,
+    /// without reading chunks.
+    pub fn series_labels(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Labels> {
+        if !self.meta.overlaps(range.min, range.max) {
+            return Vec::new();
+        }
+        self.index
+            .select(matchers)
+            .into_iter()
+            .filter_map(|id| self.index.series(id))
+            .filter(|(_, metas)| metas.iter().any(|m| range.overlaps(m.min_time, m.max_time)))
+            .map(|(labels, _)| labels)
+            .collect()
+    }
+
+    /// Every series of the block with all its chunks, in label order (for compaction).
+    pub fn all_series(&self) -> impl Iterator<Item = (Labels, Vec<ChunkMeta>)> + '_ {
+        (0..self.index.series_count()).filter_map(|id| self.index.series(id))
+    }
+
+    pub fn chunk(&self, meta: &ChunkMeta) -> Result<MappedChunk, ChunkReadError> {
+        chunks::read_chunk(&self.chunks, meta.offset).map(|(_, bytes)| bytes)
+    }
+}
+
+fn map_file(path: &Path) -> std::io::Result<Mmap> {
+    let file = File::open(path)?;
+    // SAFETY: block files are written once, renamed into place and never modified; they are
+    // deleted only after every reader of the block is gone (blocks are shared by `Arc`, and
+    // unlinking a mapped file keeps the mapping valid on Linux).
+    unsafe { Mmap::map(&file) }
+}
+
+/// Opens every block under `dir`: unfinished `.tmp` directories are removed, blocks that a
+/// later block replaced (a crash between compaction and cleanup) are deleted, and a block that
+/// fails to open is logged and skipped, never fatal. Returned in time order.
+pub(crate) fn open_all(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
+    std::fs::create_dir_all(dir)?;
+    let mut blocks = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        if name.ends_with(TMP_SUFFIX) {
+            info!(dir = %path.display(), "removing unfinished block");
+            std::fs::remove_dir_all(&path)?;
+            continue;
+        }
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(block) => blocks.push(Arc::new(block)),
+            Err(error) => warn!(%error, "skipping a block that cannot be opened"),
+        }
+    }
+    let replaced: std::collections::HashSet<String> =
+        blocks.iter().flat_map(|b| b.meta.compaction.parents.iter().cloned()).collect();
+    let (obsolete, mut live): (Vec<_>, Vec<_>) =
+        blocks.into_iter().partition(|b| replaced.contains(&b.meta.id));
+    for block in obsolete {
+        info!(block = %block.meta.id, "removing a block its compacted successor replaced");
+        std::fs::remove_dir_all(&block.dir)?;
+    }
+    live.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+    Ok(live)
+}

@@ -1,0 +1,231 @@
+//! Blocks on disk through the engine's public API: the head is cut into blocks and the WAL
+//! checkpointed, blocks are compacted and dropped by retention, and through all of it every
+//! accepted sample is read back exactly once, before and after a reopen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use argus_model::time::{ByteSize, HumanDuration};
+use argus_model::{
+    Appendable, Labels, Matcher, Queryable, Sample, SamplesWanted, SelectHints, SeriesSamples, TimeRange,
+    WriteBatch,
+};
+use argus_tsdb::{RetentionConfig, Shards, TsdbConfig};
+
+type Stored = BTreeMap<Labels, Vec<(i64, u64)>>;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const SERIES: usize = 30;
+
+fn config(retention: RetentionConfig) -> TsdbConfig {
+    TsdbConfig { shards: 2, block_range: HumanDuration::from_secs(3600), retention, ..TsdbConfig::default() }
+}
+
+fn keep_forever() -> RetentionConfig {
+    RetentionConfig { time: HumanDuration::from_secs(0), size: ByteSize(0) }
+}
+
+fn labels(i: usize) -> Labels {
+    Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string()), ("parity", (i % 2).to_string())])
+        .unwrap()
+}
+
+fn value(i: usize, minute: i64) -> f64 {
+    (i * 100_000) as f64 + minute as f64 * 0.5
+}
+
+/// Writes one sample a minute for every series over `[from, to)` minutes, in time order, and
+/// returns what was written.
+fn write_minutes(shards: &Shards, from: i64, to: i64) -> Stored {
+    let mut written = Stored::new();
+    for minute in from..to {
+        let batch: Vec<SeriesSamples> = (0..SERIES)
+            .map(|i| SeriesSamples {
+                labels: labels(i),
+                samples: vec![Sample::new(minute * MINUTE, value(i, minute))],
+            })
+            .collect();
+        let report = shards.append(&WriteBatch::from_series(&batch)).unwrap();
+        assert_eq!(report.accepted, SERIES as u64, "minute {minute}");
+        for s in batch {
+            written.entry(s.labels).or_default().push((minute * MINUTE, s.samples[0].v.to_bits()));
+        }
+    }
+    written
+}
+
+fn read(shards: &Shards, range: TimeRange) -> Stored {
+    let hints = SelectHints { range, samples: SamplesWanted::All };
+    let mut stored = Stored::new();
+    for series in shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap() {
+        let samples: Vec<(i64, u64)> = series.samples.map(|x| (x.t, x.v.to_bits())).collect();
+        assert!(stored.insert(series.labels, samples).is_none(), "a series was returned twice");
+    }
+    stored
+}
+
+/// Compares what was read with what was written, reporting the first difference only.
+fn assert_same(got: &Stored, want: &Stored, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: series count");
+    for (labels, samples) in want {
+        let read = &got[labels];
+        let first_difference = samples.iter().zip(read).position(|(a, b)| a != b);
+        assert!(
+            read.len() == samples.len() && first_difference.is_none(),
+            "{what}: {labels} read {} samples, wrote {}, first difference at {first_difference:?}",
+            read.len(),
+            samples.len()
+        );
+    }
+}
+
+fn block_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = (0..2)
+        .flat_map(|shard| std::fs::read_dir(dir.join(format!("shard-{shard:03}/blocks"))).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn wal_entries(dir: &Path, shard: usize) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(format!("shard-{shard:03}/wal")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_head_is_cut_into_blocks_and_everything_reads_back_across_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    let stats = shards.stats();
+    assert!(stats.blocks >= 2, "two hours were cut on each shard: {stats:?}");
+    assert!(
+        wal_entries(dir.path(), 0).iter().any(|n| n.starts_with("checkpoint.")),
+        "{:?}",
+        wal_entries(dir.path(), 0)
+    );
+    assert_same(&read(&shards, TimeRange::ALL), &written, "after the cut");
+    // A range that ends inside a block and one that spans a block and the head.
+    let early = read(&shards, TimeRange::new(30 * MINUTE, 90 * MINUTE - 1));
+    assert!(early.values().all(|s| s.len() == 60));
+    let across = read(&shards, TimeRange::new(100 * MINUTE, 150 * MINUTE - 1));
+    assert!(across.values().all(|s| s.len() == 50 && s[0].0 == 100 * MINUTE));
+    let names = shards.label_values("parity", &[], TimeRange::new(0, HOUR)).unwrap();
+    assert_eq!(names, vec!["0", "1"]);
+
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &written, "after a reopen without close");
+    let more = write_minutes(&shards, 200, 260);
+    shards.maintain().unwrap();
+    shards.close().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let mut expected = written;
+    for (labels, samples) in more {
+        expected.get_mut(&labels).unwrap().extend(samples);
+    }
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after a second cut, a close and a reopen");
+}
+
+#[test]
+fn blocks_are_compacted_into_larger_ones_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 11 * 60);
+    shards.maintain().unwrap();
+    let metas: Vec<serde_json::Value> = block_dirs(dir.path())
+        .iter()
+        .map(|d| serde_json::from_slice(&std::fs::read(d.join("meta.json")).unwrap()).unwrap())
+        .collect();
+    let spans: Vec<i64> =
+        metas.iter().map(|m| m["max_time"].as_i64().unwrap() - m["min_time"].as_i64().unwrap()).collect();
+    assert!(spans.contains(&(4 * HOUR)), "1h blocks became a 4h block: {spans:?}");
+    assert!(
+        metas
+            .iter()
+            .any(|m| m["compaction"]["level"] == 2
+                && m["compaction"]["parents"].as_array().unwrap().len() == 4)
+    );
+    assert_same(&read(&shards, TimeRange::ALL), &written, "after compaction");
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &written, "after compaction and a reopen");
+}
+
+#[test]
+fn retention_by_time_drops_the_oldest_blocks_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = RetentionConfig { time: HumanDuration::from_secs(4 * 3600), size: ByteSize(0) };
+    let shards = Shards::open(dir.path(), &config(retention.clone())).unwrap();
+    let written = write_minutes(&shards, 0, 8 * 60);
+    shards.maintain().unwrap();
+    // Newest sample at 7:59; blocks ending at or before 3:59 are gone, i.e. [0,1h) … [2h,3h).
+    let kept = read(&shards, TimeRange::ALL);
+    for (labels, samples) in &kept {
+        let all = &written[labels];
+        assert_eq!(samples.first().unwrap().0, 3 * HOUR, "{labels}");
+        assert!(samples[..] == all[180..], "{labels}: exactly the samples of the kept blocks and the head");
+    }
+    assert_eq!(kept.len(), SERIES);
+}
+
+#[test]
+fn retention_by_size_drops_the_oldest_blocks_until_the_rest_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 6 * 60);
+    shards.maintain().unwrap();
+    let sizes: Vec<u64> = block_dirs(dir.path())
+        .iter()
+        .map(|d| std::fs::read_dir(d).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum::<u64>())
+        .collect();
+    let all_blocks = sizes.len();
+    assert!(all_blocks >= 4, "{sizes:?}");
+    shards.close().unwrap();
+
+    // Room for about half of the blocks: the oldest go, the newest stay, the head is untouched.
+    let limit = sizes.iter().sum::<u64>() / 2;
+    let retention = RetentionConfig { time: HumanDuration::from_secs(0), size: ByteSize(limit) };
+    let shards = Shards::open(dir.path(), &config(retention)).unwrap();
+    shards.maintain().unwrap();
+    let stats = shards.stats();
+    assert!(stats.blocks < all_blocks && stats.block_bytes <= limit, "{stats:?} limit {limit}");
+    let kept = read(&shards, TimeRange::ALL);
+    for (labels, samples) in &kept {
+        let all = &written[labels];
+        let first_kept = all.iter().position(|s| s.0 == samples[0].0).unwrap();
+        assert!(samples[..] == all[first_kept..], "{labels}: a suffix of what was written");
+        assert_eq!(samples[0].0 % HOUR, 0, "whole blocks are dropped");
+    }
+}
+
+#[test]
+fn a_damaged_chunk_costs_only_its_own_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    shards.close().unwrap();
+    let damaged_block = &block_dirs(dir.path())[0];
+    let chunks = damaged_block.join("chunks");
+    let mut bytes = std::fs::read(&chunks).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&chunks, bytes).unwrap();
+
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let read_back = read(&shards, TimeRange::ALL);
+    assert_eq!(read_back.len(), SERIES, "every series is still there");
+    let missing: usize = written.iter().map(|(l, s)| s.len() - read_back[l].len()).sum();
+    assert!(missing > 0 && missing <= 120, "one chunk's samples are lost, no more: {missing}");
+    for (labels, samples) in &read_back {
+        assert!(samples.iter().all(|s| written[labels].contains(s)), "{labels}: nothing invented");
+    }
+}
