@@ -18,6 +18,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory under which all data is kept (`tsdb/` for metrics).
     pub data_dir: PathBuf,
+    /// Serve the admin API (`/api/v1/admin/tsdb/...`), which changes stored data.
+    pub enable_admin_api: bool,
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
@@ -29,6 +31,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 9797)),
             data_dir: PathBuf::from("./data"),
+            enable_admin_api: false,
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),

@@ -1,6 +1,7 @@
 //! The `argus` binary: parses the command line, loads the config and runs a role. It stays
 //! small; the roles live in their modules and crates.
 
+mod admin;
 mod bench;
 mod config;
 mod metrics;
@@ -47,6 +48,9 @@ struct ServerArgs {
     /// Data directory, overriding `data_dir` in the config.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Serve the admin API, overriding `enable_admin_api` in the config.
+    #[arg(long)]
+    enable_admin_api: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +77,9 @@ fn server_config(args: ServerArgs) -> anyhow::Result<Config> {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if args.enable_admin_api {
+        config.enable_admin_api = true;
     }
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::routing::get;
 use tracing::{info, warn};
 
+use crate::admin;
 use crate::config::Config;
 use crate::metrics::{self, HttpMetrics, MetricsSources};
 
@@ -46,10 +47,12 @@ pub fn app(config: &Config, storage: Arc<Shards>) -> Router {
         http: http_metrics.clone(),
     };
     let build_info = BuildInfo { version: env!("CARGO_PKG_VERSION").to_string(), revision: String::new() };
+    let admin = admin::router(storage.clone(), config.enable_admin_api);
     let query = QueryState::new(storage, &config.query, build_info);
     Router::new()
         .merge(argus_ingest::router(ingest))
         .merge(argus_query::router(query))
+        .merge(admin)
         .route("/metrics", get(metrics::render).with_state(sources))
         .route("/-/healthy", get(|| async { "Argus is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Argus is Ready.\n" }))

@@ -37,26 +37,38 @@ impl Response {
     }
 }
 
+const REMOTE_WRITE_HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "snappy"),
+    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+];
+
 pub fn remote_write(base: &str, series: Vec<TimeSeries>) -> Response {
-    post_raw(
-        base,
-        "/api/v1/write",
-        encode(&WriteRequest { timeseries: series, metadata: vec![] }),
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ],
-    )
+    try_remote_write(base, series).expect("sending request")
+}
+
+/// [`remote_write`] to a server that may be gone: `Err` when the request could not complete.
+pub fn try_remote_write(base: &str, series: Vec<TimeSeries>) -> reqwest::Result<Response> {
+    let body = encode(&WriteRequest { timeseries: series, metadata: vec![] });
+    try_post_raw(base, "/api/v1/write", body, &REMOTE_WRITE_HEADERS)
 }
 
 pub fn post_raw(base: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
+    try_post_raw(base, path, body, headers).expect("sending request")
+}
+
+fn try_post_raw(
+    base: &str,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> reqwest::Result<Response> {
     let mut request = client().post(format!("{base}{path}")).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().expect("sending request");
-    Response { status: response.status().as_u16(), body: response.text().unwrap_or_default() }
+    let response = request.send()?;
+    Ok(Response { status: response.status().as_u16(), body: response.text()? })
 }
 
 /// GET a Prometheus API path with query parameters; panics unless the answer is a success.

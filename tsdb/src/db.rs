@@ -13,7 +13,7 @@
 //! blocks and the head at one moment; a block replaced meanwhile stays readable until its last
 //! reader lets it go.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use crate::config::{FsyncPolicy, TsdbConfig};
 use crate::error::{Error, Result};
 use crate::head::{Head, SeriesSnapshot, WalRecords};
 use crate::metrics::TsdbMetrics;
-use crate::querier::{self, ChunkBytes, ChunksIter, Piece, PieceSamples};
+use crate::querier::{self, ChunksIter, Piece, PieceSamples};
 use crate::record::{self, RecordVisitor, SamplesRecordBuilder, SeriesRecordBuilder};
 
 /// Entries per WAL record written into a checkpoint.
@@ -88,7 +88,7 @@ impl Db {
             head.set_floor(end);
         }
         let wal_dir = dir.join("wal");
-        let mut replay = Replay { head: &mut head, stats: ReplayStats::default() };
+        let mut replay = Replay { head: &mut head, refs: HashMap::new(), stats: ReplayStats::default() };
         let (wal, report) =
             Wal::open(&wal_dir, wal_options(config, &metrics), |bytes| replay.record(shard, bytes))
                 .map_err(|source| Error::Wal { shard, source })?;
@@ -225,20 +225,36 @@ impl Db {
     /// half block ranges (so the cut never reaches samples a sender may still write), then
     /// truncates the head and checkpoints the WAL. Returns whether a block was cut.
     pub(crate) fn cut_head(&self) -> Result<bool> {
-        let _maintenance = self.maintenance.lock();
         let range = self.block_range;
-        let (snapshot, roll, start) = {
+        self.cut(|min, max, floor| {
+            let start = min.div_euclid(range) * range;
+            (max.saturating_sub(min) > range / 2 * 3).then(|| (start.max(floor), start + range))
+        })
+    }
+
+    /// Cuts the head's oldest block range, or what it holds of it up to its newest sample, into
+    /// a block whatever the head spans; returns false once the head is empty. Afterwards
+    /// samples up to the newest one cut are refused as too old.
+    pub(crate) fn flush_head(&self) -> Result<bool> {
+        let range = self.block_range;
+        self.cut(|min, max, floor| {
+            let start = min.div_euclid(range) * range;
+            Some((start.max(floor), (start + range).min(max.saturating_add(1))))
+        })
+    }
+
+    /// Writes the head's samples in the window `choose(head min, head max, head floor)`
+    /// returns as a block, truncates the head to the window's end and checkpoints the WAL.
+    fn cut(&self, choose: impl FnOnce(i64, i64, i64) -> Option<(i64, i64)>) -> Result<bool> {
+        let _maintenance = self.maintenance.lock();
+        let (snapshot, roll, (start, end)) = {
             let state = self.state.lock();
-            let (Some(min), Some(max)) = (state.head.min_time(), state.head.max_time()) else {
-                return Ok(false);
-            };
-            if max.saturating_sub(min) <= range / 2 * 3 {
-                return Ok(false);
-            }
-            // The boundary matches the snapshot: both are taken under the shard lock.
-            (state.head.snapshot(), self.wal.request_roll(), min.div_euclid(range) * range)
+            let head = &state.head;
+            let (Some(min), Some(max)) = (head.min_time(), head.max_time()) else { return Ok(false) };
+            let Some(window) = choose(min, max, head.floor()) else { return Ok(false) };
+            // The roll's boundary matches the snapshot: both are taken under the shard lock.
+            (head.snapshot(), self.wal.request_roll(), window)
         };
-        let end = start + range;
         let started = Instant::now();
         let meta = self.write_head_block(&snapshot, start, end)?;
         let removed = self.state.lock().head.truncate(end);
@@ -421,7 +437,7 @@ fn block_piece(block: &Block, chunks: &[ChunkMeta]) -> Option<Piece> {
     let mut bytes = Vec::with_capacity(chunks.len());
     for meta in chunks {
         match block.chunk(meta) {
-            Ok(chunk) => bytes.push(ChunkBytes::Block(chunk)),
+            Ok(chunk) => bytes.push(chunk),
             Err(error) => warn!(block = block.meta().id, %error, "compaction leaves out a damaged chunk"),
         }
     }
@@ -458,9 +474,12 @@ fn checkpoint_records(snapshot: &[SeriesSnapshot], from: i64) -> impl Iterator<I
     series.filter(|r| !r.is_empty()).chain(sample_records)
 }
 
-/// Applies WAL records to a head at startup, each series at the ref the WAL gives it.
+/// Applies WAL records to a head at startup, each series at the ref the WAL gives it unless
+/// its label set is already at another (see `Head::replay_series`).
 struct Replay<'a> {
     head: &'a mut Head,
+    /// Head ref of each WAL ref.
+    refs: HashMap<u32, u32>,
     stats: ReplayStats,
 }
 
@@ -475,18 +494,19 @@ impl Replay<'_> {
 
 impl RecordVisitor for Replay<'_> {
     fn series(&mut self, series_ref: u32, labels: Labels) {
-        if self.head.replay_series(series_ref, &labels) {
-            self.stats.series += 1;
-        } else {
-            warn!(series_ref, %labels, "wal series record conflicts with an earlier one; skipped");
+        match self.head.replay_series(series_ref, &labels) {
+            Some(head_ref) => {
+                self.refs.insert(series_ref, head_ref);
+                self.stats.series += 1;
+            }
+            None => warn!(series_ref, %labels, "wal series record conflicts with an earlier one; skipped"),
         }
     }
 
     fn sample(&mut self, series_ref: u32, sample: Sample) {
-        if self.head.replay_sample(series_ref, sample) {
-            self.stats.samples += 1;
-        } else {
-            self.stats.skipped += 1;
+        match self.refs.get(&series_ref) {
+            Some(&head_ref) if self.head.replay_sample(head_ref, sample) => self.stats.samples += 1,
+            _ => self.stats.skipped += 1,
         }
     }
 }

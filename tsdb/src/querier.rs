@@ -12,22 +12,13 @@ use argus_model::{Labels, Sample, SampleIter, Series, TimeRange};
 use tracing::warn;
 
 use crate::block::MappedChunk;
-use crate::chunk::XorIter;
+use crate::chunk::{Encoding, XorIter, packed};
 
-/// The bytes of a chunk, in the head's memory or in a block's mapped file.
+/// A chunk to decode: XOR bytes in the head's memory, or a chunk of a block's mapped file.
 #[derive(Clone)]
 pub(crate) enum ChunkBytes {
     Head(Arc<[u8]>),
-    Block(MappedChunk),
-}
-
-impl AsRef<[u8]> for ChunkBytes {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            ChunkBytes::Head(bytes) => bytes,
-            ChunkBytes::Block(chunk) => chunk.as_ref(),
-        }
-    }
+    Block(Encoding, MappedChunk),
 }
 
 /// Part of a series' samples from one place, with the times it spans (inclusive). Samples
@@ -120,26 +111,86 @@ impl Iterator for MergeIter {
 /// damaged chunk is logged and skipped rather than failing the whole query.
 pub(crate) struct ChunksIter {
     chunks: std::vec::IntoIter<ChunkBytes>,
-    current: Option<XorIter<ChunkBytes>>,
+    current: Decoding,
     range: TimeRange,
+}
+
+/// The chunk being read.
+enum Decoding {
+    None,
+    Xor(XorIter<XorBytes>),
+    /// Packed chunks decode whole: the samples, and the next one's index.
+    Packed(Vec<Sample>, usize),
+}
+
+/// The owner of a XOR chunk's bytes.
+enum XorBytes {
+    Head(Arc<[u8]>),
+    Block(MappedChunk),
+}
+
+impl AsRef<[u8]> for XorBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            XorBytes::Head(bytes) => bytes,
+            XorBytes::Block(chunk) => chunk.as_ref(),
+        }
+    }
 }
 
 impl ChunksIter {
     pub fn new(chunks: Vec<ChunkBytes>, range: TimeRange) -> Self {
-        Self { chunks: chunks.into_iter(), current: None, range }
+        Self { chunks: chunks.into_iter(), current: Decoding::None, range }
     }
 
+    /// Starts the next readable chunk; false when none is left.
     fn next_chunk(&mut self) -> bool {
-        for bytes in self.chunks.by_ref() {
-            match XorIter::new(bytes) {
-                Ok(iter) => {
-                    self.current = Some(iter);
+        let mut spare = match std::mem::replace(&mut self.current, Decoding::None) {
+            Decoding::Packed(samples, _) => samples,
+            _ => Vec::new(),
+        };
+        for chunk in self.chunks.by_ref() {
+            let started = match chunk {
+                ChunkBytes::Head(bytes) => {
+                    XorIter::new(XorBytes::Head(bytes)).map(Decoding::Xor).map_err(|e| e.to_string())
+                }
+                ChunkBytes::Block(Encoding::Xor, bytes) => {
+                    XorIter::new(XorBytes::Block(bytes)).map(Decoding::Xor).map_err(|e| e.to_string())
+                }
+                ChunkBytes::Block(Encoding::Packed, bytes) => packed::decode(bytes.as_ref(), &mut spare)
+                    .map(|()| Decoding::Packed(std::mem::take(&mut spare), 0))
+                    .map_err(|e| e.to_string()),
+            };
+            match started {
+                Ok(decoding) => {
+                    self.current = decoding;
                     return true;
                 }
                 Err(error) => warn!(%error, "skipping unreadable chunk"),
             }
         }
         false
+    }
+
+    /// The next sample of the current chunk; `None` at its end.
+    fn next_in_chunk(&mut self) -> Option<Sample> {
+        match &mut self.current {
+            Decoding::None => None,
+            Decoding::Xor(iter) => {
+                let next = iter.next();
+                if next.is_none()
+                    && let Some(error) = iter.err()
+                {
+                    warn!(%error, "chunk ended early");
+                }
+                next
+            }
+            Decoding::Packed(samples, at) => {
+                let next = samples.get(*at).copied();
+                *at += 1;
+                next
+            }
+        }
     }
 }
 
@@ -148,25 +199,17 @@ impl Iterator for ChunksIter {
 
     fn next(&mut self) -> Option<Sample> {
         loop {
-            if self.current.is_none() && !self.next_chunk() {
-                return None;
-            }
-            let current = self.current.as_mut()?;
-            match current.next() {
+            match self.next_in_chunk() {
                 Some(sample) if sample.t < self.range.min => continue,
                 Some(sample) if sample.t > self.range.max => {
                     // Chunks are in time order: nothing later can be in range.
                     self.chunks = Vec::new().into_iter();
-                    self.current = None;
+                    self.current = Decoding::None;
                     return None;
                 }
                 Some(sample) => return Some(sample),
-                None => {
-                    if let Some(error) = current.err() {
-                        warn!(%error, "chunk ended early");
-                    }
-                    self.current = None;
-                }
+                None if self.next_chunk() => continue,
+                None => return None,
             }
         }
     }

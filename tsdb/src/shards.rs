@@ -93,6 +93,18 @@ impl Shards {
         self.apply_retention()
     }
 
+    /// Writes every shard's whole head into blocks (what Prometheus's snapshot does for its
+    /// head, and VictoriaMetrics's forced flush), then compacts. Afterwards samples up to the
+    /// newest one flushed are refused as too old, so this is for backups, benchmarks and
+    /// shutdown-like moments, not for routine use.
+    pub fn flush(&self) -> Result<()> {
+        for db in &self.dbs {
+            while db.flush_head()? {}
+            while db.compact()? {}
+        }
+        Ok(())
+    }
+
     fn apply_retention(&self) -> Result<()> {
         let newest = self.max_time.load(Ordering::Relaxed);
         if newest == i64::MIN {

@@ -135,6 +135,28 @@ fn the_head_is_cut_into_blocks_and_everything_reads_back_across_reopens() {
 }
 
 #[test]
+fn a_flush_moves_the_whole_head_into_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 90);
+    shards.flush().unwrap();
+    let stats = shards.stats();
+    assert_eq!((stats.head_series, stats.head_chunks), (0, 0), "{stats:?}");
+    assert_same(&read(&shards, TimeRange::ALL), &written, "after the flush");
+    let late = [SeriesSamples { labels: labels(0), samples: vec![Sample::new(89 * MINUTE, 1.0)] }];
+    let report = shards.append(&WriteBatch::from_series(&late)).unwrap();
+    assert_eq!(report.rejected_count(argus_model::RejectReason::TooOld), 1, "flushed time is closed");
+    let more = write_minutes(&shards, 90, 100);
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let mut expected = written;
+    for (labels, samples) in more {
+        expected.get_mut(&labels).unwrap().extend(samples);
+    }
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "flushed blocks, head after them, reopened");
+}
+
+#[test]
 fn blocks_are_compacted_into_larger_ones_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
+use crate::chunk::Encoding;
 use crate::encoding::{Decoder, put_uvarint};
 
 const MAGIC: &[u8; 8] = b"ARGUSCHK";
@@ -22,20 +23,6 @@ const HEADER_LEN: u64 = 9;
 /// Whether `file` starts like a `chunks` file of a known version.
 pub(crate) fn has_valid_header(file: &[u8]) -> bool {
     file.len() >= HEADER_LEN as usize && &file[..8] == MAGIC && file[8] == VERSION
-}
-
-/// How a chunk's bytes are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Encoding {
-    /// Gorilla XOR floats ([`crate::chunk::XorChunk`]).
-    Xor = 1,
-}
-
-impl Encoding {
-    fn from_byte(byte: u8) -> Option<Self> {
-        (byte == Encoding::Xor as u8).then_some(Encoding::Xor)
-    }
 }
 
 /// Why a chunk could not be read.

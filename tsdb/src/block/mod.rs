@@ -103,7 +103,7 @@ impl Block {
             if wanted != SamplesWanted::None {
                 for meta in &metas {
                     match chunks::read_chunk(&self.chunks, meta.offset) {
-                        Ok((_, bytes)) => chunks.push(ChunkBytes::Block(bytes)),
+                        Ok((encoding, bytes)) => chunks.push(ChunkBytes::Block(encoding, bytes)),
                         Err(error) => damaged.push(format!("block {}: {error}", self.meta.id)),
                     }
                 }
@@ -133,8 +133,9 @@ impl Block {
         (0..self.index.series_count()).filter_map(|id| self.index.series(id))
     }
 
-    pub fn chunk(&self, meta: &ChunkMeta) -> Result<MappedChunk, ChunkReadError> {
-        chunks::read_chunk(&self.chunks, meta.offset).map(|(_, bytes)| bytes)
+    pub fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkBytes, ChunkReadError> {
+        chunks::read_chunk(&self.chunks, meta.offset)
+            .map(|(encoding, bytes)| ChunkBytes::Block(encoding, bytes))
     }
 }
 

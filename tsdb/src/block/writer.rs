@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use argus_model::{Labels, Sample};
 
-use super::chunks::{ChunkWriter, Encoding};
+use super::chunks::ChunkWriter;
 use super::index::{self, ChunkMeta};
 use super::meta::{BlockMeta, BlockStats, Compaction, META_FILE, META_VERSION, new_block_id};
-use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk};
+use crate::chunk::{Encoding, SAMPLES_PER_CHUNK, XorChunk, packed};
 
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 pub(crate) const INDEX_FILE: &str = "index";
@@ -58,14 +58,13 @@ impl BlockWriter {
         debug_assert!(self.series.last().is_none_or(|(last, _)| *last < labels), "series out of order");
         let (min, max) = (self.meta.min_time, self.meta.max_time);
         let mut metas = Vec::new();
-        let mut chunk = XorChunk::new();
+        let mut chunk: Vec<Sample> = Vec::with_capacity(SAMPLES_PER_CHUNK);
         for sample in samples.filter(|s| (min..max).contains(&s.t)) {
-            if chunk.len() as usize >= SAMPLES_PER_CHUNK {
+            chunk.push(sample);
+            if chunk.len() == SAMPLES_PER_CHUNK {
                 metas.push(self.write_chunk(&chunk)?);
-                chunk = XorChunk::new();
+                chunk.clear();
             }
-            chunk.append(sample.t, sample.v).map_err(io::Error::other)?;
-            self.meta.stats.samples += 1;
         }
         if !chunk.is_empty() {
             metas.push(self.write_chunk(&chunk)?);
@@ -78,12 +77,21 @@ impl BlockWriter {
         Ok(())
     }
 
-    fn write_chunk(&mut self, chunk: &XorChunk) -> io::Result<ChunkMeta> {
-        let offset = self.chunks.write(Encoding::Xor, chunk.bytes())?;
-        let (Some(min_time), Some(max_time)) = (chunk.first_time(), chunk.last_time()) else {
-            unreachable!("only non-empty chunks are written");
+    /// Writes one chunk, packed when its values allow it, else XOR.
+    fn write_chunk(&mut self, samples: &[Sample]) -> io::Result<ChunkMeta> {
+        let offset = match packed::encode(samples) {
+            Some(bytes) => self.chunks.write(Encoding::Packed, &bytes)?,
+            None => {
+                let mut xor = XorChunk::new();
+                for sample in samples {
+                    xor.append(sample.t, sample.v).map_err(io::Error::other)?;
+                }
+                self.chunks.write(Encoding::Xor, xor.bytes())?
+            }
         };
-        Ok(ChunkMeta { min_time, max_time, offset })
+        self.meta.stats.samples += samples.len() as u64;
+        let (first, last) = (samples[0].t, samples[samples.len() - 1].t);
+        Ok(ChunkMeta { min_time: first, max_time: last, offset })
     }
 
     /// Writes the index and meta, makes everything durable and moves the block into place.

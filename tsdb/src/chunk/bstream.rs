@@ -25,6 +25,10 @@ impl BitWriter {
         &self.buf
     }
 
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Mutable access to already written bytes; meant for patching a header, not for bits.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.buf

@@ -1,14 +1,37 @@
 //! Chunk encodings: how a run of one series' samples is compressed in memory and on disk.
 //!
-//! Only the Gorilla float encoding exists so far ([`XorChunk`] to append, [`XorIter`] to decode;
-//! the byte layout is in `tsdb/docs/format/chunk.md`). This module encodes and decodes bytes and
-//! nothing else: when to cut a chunk, where chunks live and how they are locked is the head's
-//! business, and writing them to files is the block's.
+//! The head appends to Gorilla float chunks ([`XorChunk`] to append, [`XorIter`] to decode).
+//! Blocks store each chunk packed (`packed`: decimal integers, several times smaller) when its
+//! values allow it exactly, else as XOR. The byte layouts are in `tsdb/docs/format/chunk.md`.
+//! This module encodes and decodes bytes and nothing else: when to cut a chunk, where chunks
+//! live and how they are locked is the head's business, and writing them to files is the
+//! block's.
 
 mod bstream;
+pub(crate) mod packed;
 mod xor;
 
 pub use xor::{ChunkError, XorChunk, XorIter};
+
+/// How a chunk's bytes are encoded; stored as one byte before each chunk in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Encoding {
+    /// Gorilla XOR floats ([`XorChunk`]).
+    Xor = 1,
+    /// Decimal integers (`packed`).
+    Packed = 2,
+}
+
+impl Encoding {
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Encoding::Xor),
+            2 => Some(Encoding::Packed),
+            _ => None,
+        }
+    }
+}
 
 /// The number of samples after which the head cuts a new chunk for a series.
 ///

@@ -3,8 +3,9 @@
 //! behind a lock and writes what it accepts to the WAL.
 //!
 //! A series ref is the series' index in this shard's `series` vector, allocated in creation
-//! order and never reused; the WAL records the same refs, and replay puts every series back at
-//! its ref, so refs stay valid across restarts and checkpoints.
+//! order and never reused; the WAL records the same refs. Replay puts every series back at its
+//! ref, except that a label set named by two refs (removed by a truncation, then created
+//! again) keeps the first and the other becomes an alias for it.
 //!
 //! The head holds samples at or after its *floor*; older ones were cut into blocks
 //! ([`Head::truncate`]) and are refused as too old. Series left without samples by a
@@ -86,6 +87,11 @@ impl Head {
     /// Series in the head (removed ones not counted).
     pub fn series_count(&self) -> usize {
         self.live
+    }
+
+    /// Samples before this time are in blocks.
+    pub fn floor(&self) -> i64 {
+        self.floor
     }
 
     /// The oldest sample time in the head, if it holds any.
@@ -220,23 +226,25 @@ impl Head {
         }
     }
 
-    /// Re-creates a series read from the WAL at the ref the WAL gives it. Returns false, doing
-    /// nothing, when that ref holds another series or the set already lives at another ref
-    /// (a damaged or foreign WAL).
-    pub fn replay_series(&mut self, series_ref: u32, labels: &Labels) -> bool {
-        let (refs, hash) = (labels.as_refs(), labels.stable_hash());
-        if let Some(existing) = self.lookup(&refs, hash) {
-            return existing == series_ref;
-        }
+    /// Re-creates a series read from the WAL, at the ref the WAL gives it unless the label set
+    /// already lives at another ref (a series removed by a truncation and created again gets a
+    /// new ref; the checkpoint may still name the old one), and returns the ref that holds it.
+    /// Refs up to the WAL's are never handed out again. `None` when that ref holds another
+    /// label set (a damaged or foreign WAL).
+    pub fn replay_series(&mut self, series_ref: u32, labels: &Labels) -> Option<u32> {
         let slot = series_ref as usize;
-        if self.series.get(slot).is_some_and(|s| !s.labels.is_empty()) {
-            return false;
-        }
         while self.series.len() <= slot {
             self.series.push(MemSeries::new(Box::new([])));
         }
+        let (refs, hash) = (labels.as_refs(), labels.stable_hash());
+        if let Some(existing) = self.lookup(&refs, hash) {
+            return Some(existing);
+        }
+        if !self.series[slot].labels.is_empty() {
+            return None;
+        }
         self.insert(series_ref, &refs, hash);
-        true
+        Some(series_ref)
     }
 
     /// Re-applies a sample read from the WAL. Ordering rules still apply (a resend logged twice
@@ -362,7 +370,7 @@ mod tests {
         );
         assert_eq!(head.chunk_count(), 3 + 1, "120 + 120 + 10 samples, and 5");
         let mut replayed = Head::default();
-        assert!(replayed.replay_series(3, &Labels::from_pairs([("__name__", "a")]).unwrap()));
+        assert_eq!(replayed.replay_series(3, &Labels::from_pairs([("__name__", "a")]).unwrap()), Some(3));
         for &(t, v) in &samples {
             replayed.replay_sample(3, Sample::new(t, v));
         }

@@ -138,10 +138,7 @@ mod tests {
     use super::*;
 
     fn samples_of(series: &MemSeries, range: TimeRange) -> Vec<(i64, u64)> {
-        series
-            .chunks_in(range)
-            .into_iter()
-            .flat_map(|c| crate::chunk::XorIter::new(c).unwrap())
+        crate::querier::ChunksIter::new(series.chunks_in(range), TimeRange::ALL)
             .map(|s| (s.t, s.v.to_bits()))
             .collect()
     }
