@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argus_model::{AppendReport, Labels, Matcher, Sample, SelectHints, Series, TimeRange, WriteBatch};
+use argus_model::{
+    AppendReport, Labels, Matcher, Sample, SamplesWanted, SelectHints, Series, TimeRange, WriteBatch,
+};
 use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
@@ -167,10 +169,11 @@ impl Db {
         let blocks = self.blocks();
         let head = self.state.lock().head.select(matchers, hints);
         let range = hints.range;
+        let latest_only = hints.samples == SamplesWanted::Latest;
         let overlapping: Vec<&Arc<Block>> =
             blocks.iter().filter(|b| b.meta().overlaps(range.min, range.max)).collect();
         if overlapping.is_empty() {
-            return querier::join(head, range);
+            return querier::single_source(head, range);
         }
         let mut pieces = Vec::new();
         let mut damaged = Vec::new();
@@ -181,7 +184,7 @@ impl Db {
             warn!(shard = self.shard, %damage, "skipping damaged block data");
         }
         pieces.extend(head);
-        querier::join(pieces, range)
+        querier::join(pieces, range, latest_only)
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
@@ -248,21 +251,31 @@ impl Db {
     fn cut(&self, choose: impl FnOnce(i64, i64, i64) -> Option<(i64, i64)>) -> Result<bool> {
         let _maintenance = self.maintenance.lock();
         let (snapshot, roll, (start, end)) = {
-            let state = self.state.lock();
-            let head = &state.head;
+            let mut state = self.state.lock();
+            let head = &mut state.head;
             let (Some(min), Some(max)) = (head.min_time(), head.max_time()) else { return Ok(false) };
             let Some(window) = choose(min, max, head.floor()) else { return Ok(false) };
-            // The roll's boundary matches the snapshot: both are taken under the shard lock.
+            // Whatever is accepted from now on lies after the block, so the block and the
+            // checkpoint, both from this snapshot, miss nothing. The roll's boundary matches
+            // the snapshot: both are taken under the shard lock.
+            head.close_before(window.1);
             (head.snapshot(), self.wal.request_roll(), window)
         };
         let started = Instant::now();
         let meta = self.write_head_block(&snapshot, start, end)?;
-        let removed = self.state.lock().head.truncate(end);
+        let (removed, kept) = {
+            let mut state = self.state.lock();
+            let removed = state.head.truncate(end);
+            // Only the series left in the head can have records after the boundary.
+            let kept: Vec<&SeriesSnapshot> =
+                snapshot.iter().filter(|s| state.head.is_live(s.series_ref)).collect();
+            (removed, kept)
+        };
         let first_kept =
             self.wal.wait_rolled(roll).map_err(|source| Error::Wal { shard: self.shard, source })?;
         let checkpoint_bytes = self
             .wal
-            .checkpoint(first_kept, checkpoint_records(&snapshot, end))
+            .checkpoint(first_kept, checkpoint_records(&kept, end))
             .map_err(|source| Error::Wal { shard: self.shard, source })?;
         info!(
             shard = self.shard,
@@ -296,7 +309,7 @@ impl Db {
         for series in sorted {
             let range = TimeRange::new(start, end - 1);
             writer
-                .add_series(series.labels.clone(), ChunksIter::new(series.chunks.clone(), range))
+                .add_series(series.labels.clone(), ChunksIter::within(series.chunks.clone(), range))
                 .map_err(io)?;
         }
         let Some(meta) = writer.finish().map_err(io)? else { return Ok(None) };
@@ -448,9 +461,12 @@ fn block_piece(block: &Block, chunks: &[ChunkMeta]) -> Option<Piece> {
     })
 }
 
-/// The WAL records that restate a snapshot's state from `from` on: every series, then their
-/// samples at or after `from`, produced lazily.
-fn checkpoint_records(snapshot: &[SeriesSnapshot], from: i64) -> impl Iterator<Item = Vec<u8>> + '_ {
+/// The WAL records that restate these series of a snapshot from `from` on: each series, then
+/// their samples at or after `from`, produced lazily.
+fn checkpoint_records<'s>(
+    snapshot: &'s [&'s SeriesSnapshot],
+    from: i64,
+) -> impl Iterator<Item = Vec<u8>> + 's {
     let series = snapshot.chunks(CHECKPOINT_RECORD_ENTRIES).map(|part| {
         let mut builder = SeriesRecordBuilder::default();
         for s in part {
@@ -460,7 +476,7 @@ fn checkpoint_records(snapshot: &[SeriesSnapshot], from: i64) -> impl Iterator<I
     });
     let samples = snapshot.iter().flat_map(move |s| {
         let range = TimeRange::new(from, i64::MAX);
-        ChunksIter::new(s.chunks.clone(), range).map(move |sample| (s.series_ref, sample))
+        ChunksIter::within(s.chunks.clone(), range).map(move |sample| (s.series_ref, sample))
     });
     let mut samples = samples.peekable();
     let sample_records = std::iter::from_fn(move || {

@@ -6,6 +6,7 @@
 //! merged, a timestamp present in several pieces yielded once.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use argus_model::{Labels, Sample, SampleIter, Series, TimeRange};
@@ -35,55 +36,105 @@ pub(crate) enum PieceSamples {
     Chunks(Vec<ChunkBytes>),
     /// The one sample the caller wants (the head's newest, for `SamplesWanted::Latest`).
     Latest(Sample),
+    /// Overlapping pieces to merge.
+    Merged(Vec<Piece>),
 }
 
 impl Piece {
+    /// The part of `range` this piece answers for.
+    fn clamp(&self, range: TimeRange) -> TimeRange {
+        TimeRange::new(range.min.max(self.min_time), range.max.min(self.max_time))
+    }
+
     fn into_iter(self, range: TimeRange) -> SampleIter {
+        let range_here = self.clamp(range);
         match self.samples {
-            PieceSamples::Chunks(chunks) => {
-                let range = TimeRange::new(range.min.max(self.min_time), range.max.min(self.max_time));
-                Box::new(ChunksIter::new(chunks, range))
-            }
+            PieceSamples::Chunks(chunks) => Box::new(ChunksIter::within(chunks, range_here)),
             PieceSamples::Latest(sample) => Box::new(std::iter::once(sample)),
+            PieceSamples::Merged(pieces) => samples_of(pieces, range),
         }
     }
 }
 
-/// Joins the pieces of each series by label set into one series each.
-pub(crate) fn join(pieces: Vec<(Labels, Piece)>, range: TimeRange) -> Vec<Series> {
-    let mut order: Vec<Labels> = Vec::new();
-    let mut by_labels: HashMap<Labels, Vec<Piece>> = HashMap::new();
+/// Joins the pieces of each series by label set into one series each. With `latest_only`,
+/// the caller reads only the newest sample in range (`SamplesWanted::Latest`).
+pub(crate) fn join(pieces: Vec<(Labels, Piece)>, range: TimeRange, latest_only: bool) -> Vec<Series> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(pieces.len());
+    let mut series: Vec<(Labels, Vec<Piece>)> = Vec::new();
     for (labels, piece) in pieces {
-        match by_labels.get_mut(&labels) {
-            Some(series) => series.push(piece),
-            None => {
-                order.push(labels.clone());
-                by_labels.insert(labels, vec![piece]);
+        match index.entry(labels) {
+            Entry::Occupied(at) => series[*at.get()].1.push(piece),
+            Entry::Vacant(slot) => {
+                series.push((slot.key().clone(), vec![piece]));
+                slot.insert(series.len() - 1);
             }
         }
     }
-    order
+    series
         .into_iter()
-        .map(|labels| {
-            let pieces = by_labels.remove(&labels).expect("every label set has pieces");
+        .map(|(labels, mut pieces)| {
+            if latest_only && pieces.len() > 1 {
+                pieces = vec![newest_chunk(pieces)];
+            }
             Series { labels, samples: samples_of(pieces, range) }
         })
         .collect()
 }
 
-/// One iterator over the pieces of a series.
+/// The series of one source, which holds each label set once, without joining.
+pub(crate) fn single_source(pieces: Vec<(Labels, Piece)>, range: TimeRange) -> Vec<Series> {
+    pieces.into_iter().map(|(labels, piece)| Series { labels, samples: piece.into_iter(range) }).collect()
+}
+
+/// What holds the newest sample of a series in range: the last chunk of its newest piece.
+/// Pieces of one series do not overlap unless blocks await compaction; then the newest
+/// pieces are kept whole.
+fn newest_chunk(mut pieces: Vec<Piece>) -> Piece {
+    pieces.sort_by_key(|p| (p.min_time, p.max_time));
+    let newest = pieces.pop().expect("a series has pieces");
+    if pieces.last().is_some_and(|p| p.max_time >= newest.min_time) {
+        pieces.push(newest);
+        return Piece {
+            min_time: pieces[0].min_time,
+            max_time: pieces.iter().map(|p| p.max_time).max().unwrap_or(i64::MAX),
+            samples: PieceSamples::Merged(pieces),
+        };
+    }
+    match newest.samples {
+        PieceSamples::Chunks(mut chunks) if chunks.len() > 1 => {
+            let last = chunks.pop().expect("more than one chunk");
+            Piece { samples: PieceSamples::Chunks(vec![last]), ..newest }
+        }
+        _ => newest,
+    }
+}
+
+/// One iterator over the pieces of a series: disjoint pieces are read chunk after chunk in
+/// one decoder, overlapping ones merged.
 pub(crate) fn samples_of(mut pieces: Vec<Piece>, range: TimeRange) -> SampleIter {
     if pieces.len() == 1 {
         return pieces.pop().expect("one piece").into_iter(range);
     }
     pieces.sort_by_key(|p| (p.min_time, p.max_time));
     let disjoint = pieces.windows(2).all(|w| w[0].max_time < w[1].min_time);
-    let iters = pieces.into_iter().map(move |p| p.into_iter(range));
-    if disjoint {
-        Box::new(iters.flatten())
-    } else {
-        Box::new(MergeIter { sources: iters.map(Iterator::peekable).collect() })
+    if disjoint && let Some(PieceSamples::Latest(_)) = pieces.last().map(|p| &p.samples) {
+        // Only the newest sample was asked for, and this piece holds it.
+        return pieces.pop().expect("pieces").into_iter(range);
     }
+    if !disjoint {
+        let sources = pieces.into_iter().map(|p| p.into_iter(range).peekable()).collect();
+        return Box::new(MergeIter { sources });
+    }
+    let mut chunks = Vec::new();
+    for piece in pieces {
+        let piece_range = piece.clamp(range);
+        match piece.samples {
+            PieceSamples::Chunks(list) => chunks.extend(list.into_iter().map(|c| (c, piece_range))),
+            PieceSamples::Latest(_) => unreachable!("only the newest piece can be a latest sample"),
+            PieceSamples::Merged(_) => unreachable!("merged pieces only come from newest_chunk"),
+        }
+    }
+    Box::new(ChunksIter::new(chunks))
 }
 
 /// Merges time-ordered sample iterators; a timestamp several of them hold is yielded once,
@@ -110,7 +161,8 @@ impl Iterator for MergeIter {
 /// Decodes a series' chunks one after another, yielding only the samples within a range. A
 /// damaged chunk is logged and skipped rather than failing the whole query.
 pub(crate) struct ChunksIter {
-    chunks: std::vec::IntoIter<ChunkBytes>,
+    /// Each chunk with the part of it to yield.
+    chunks: std::vec::IntoIter<(ChunkBytes, TimeRange)>,
     current: Decoding,
     range: TimeRange,
 }
@@ -139,8 +191,14 @@ impl AsRef<[u8]> for XorBytes {
 }
 
 impl ChunksIter {
-    pub fn new(chunks: Vec<ChunkBytes>, range: TimeRange) -> Self {
-        Self { chunks: chunks.into_iter(), current: Decoding::None, range }
+    /// Reads `chunks` in order, yielding from each the samples within its range.
+    pub fn new(chunks: Vec<(ChunkBytes, TimeRange)>) -> Self {
+        Self { chunks: chunks.into_iter(), current: Decoding::None, range: TimeRange::new(0, -1) }
+    }
+
+    /// Reads `chunks` in order, yielding the samples within `range`.
+    pub fn within(chunks: Vec<ChunkBytes>, range: TimeRange) -> Self {
+        Self::new(chunks.into_iter().map(|c| (c, range)).collect())
     }
 
     /// Starts the next readable chunk; false when none is left.
@@ -149,7 +207,8 @@ impl ChunksIter {
             Decoding::Packed(samples, _) => samples,
             _ => Vec::new(),
         };
-        for chunk in self.chunks.by_ref() {
+        for (chunk, range) in self.chunks.by_ref() {
+            self.range = range;
             let started = match chunk {
                 ChunkBytes::Head(bytes) => {
                     XorIter::new(XorBytes::Head(bytes)).map(Decoding::Xor).map_err(|e| e.to_string())
@@ -202,10 +261,10 @@ impl Iterator for ChunksIter {
             match self.next_in_chunk() {
                 Some(sample) if sample.t < self.range.min => continue,
                 Some(sample) if sample.t > self.range.max => {
-                    // Chunks are in time order: nothing later can be in range.
-                    self.chunks = Vec::new().into_iter();
-                    self.current = Decoding::None;
-                    return None;
+                    // Samples are in time order: nothing later in this chunk is in range.
+                    if !self.next_chunk() {
+                        return None;
+                    }
                 }
                 Some(sample) => return Some(sample),
                 None if self.next_chunk() => continue,
@@ -247,6 +306,41 @@ mod tests {
         assert_eq!(times(pieces, TimeRange::ALL), vec![(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0)]);
     }
 
+    /// A piece of several chunks, one per slice of samples.
+    fn chunked_piece(chunks: &[&[(i64, f64)]]) -> Piece {
+        let bytes = chunks
+            .iter()
+            .map(|samples| match piece(samples).samples {
+                PieceSamples::Chunks(mut one) => one.pop().unwrap(),
+                _ => unreachable!(),
+            })
+            .collect();
+        let last = chunks[chunks.len() - 1];
+        Piece {
+            min_time: chunks[0][0].0,
+            max_time: last[last.len() - 1].0,
+            samples: PieceSamples::Chunks(bytes),
+        }
+    }
+
+    #[test]
+    fn the_newest_sample_is_read_from_the_last_chunk_alone() {
+        let labels = Labels::from_pairs([("a", "1")]).unwrap();
+        let older = chunked_piece(&[&[(1, 1.0), (2, 2.0)], &[(3, 3.0)]]);
+        let newer = chunked_piece(&[&[(10, 10.0)], &[(20, 20.0), (30, 30.0)]]);
+        let series = join(vec![(labels.clone(), newer), (labels.clone(), older)], TimeRange::ALL, true);
+        let read: Vec<i64> = series.into_iter().flat_map(|s| s.samples.map(|x| x.t)).collect();
+        assert_eq!(read, vec![20, 30]);
+
+        // Overlapping pieces (blocks not yet compacted) are merged whole instead.
+        let a = chunked_piece(&[&[(1, 1.0), (25, 25.0)]]);
+        let b = chunked_piece(&[&[(10, 10.0)], &[(20, 20.0), (30, 30.0)]]);
+        let series = join(vec![(labels.clone(), a), (labels, b)], TimeRange::ALL, true);
+        let read: Vec<i64> = series.into_iter().flat_map(|s| s.samples.map(|x| x.t)).collect();
+        assert_eq!(read.last(), Some(&30));
+        assert!(read.contains(&25));
+    }
+
     #[test]
     fn pieces_join_by_label_set() {
         let a = Labels::from_pairs([("a", "1")]).unwrap();
@@ -258,6 +352,7 @@ mod tests {
                 (a.clone(), piece(&[(2, 2.0)])),
             ],
             TimeRange::ALL,
+            false,
         );
         let got: Vec<(Labels, Vec<i64>)> =
             joined.into_iter().map(|s| (s.labels, s.samples.map(|x| x.t).collect())).collect();

@@ -6,11 +6,13 @@
 //! section  := payload | crc32c(payload) u32 LE
 //! toc      := (offset u64 LE, len u64 LE) per section, in the order below | crc32c(toc) u32 LE
 //!             | magic "ARGUSEND"
-//! symbols       := count uvarint | (len uvarint, utf-8 bytes)*           sorted, id = position
+//! symbols       := count uvarint | (len uvarint, utf-8 bytes)*     most used first, id = position
 //! series        := entry*  (series id = position, series sorted by labels)
-//! entry         := labels uvarint | (name sym, value sym)* | chunks uvarint
-//!                  | (min_time varint, max_time - min_time uvarint, offset uvarint)*
-//! series_index  := (offset of each entry in `series`, u64 LE)*
+//! entry         := labels uvarint | (name sym, value sym)* | chunks uvarint | chunk*
+//! chunk         := min_time varint | max_time - min_time uvarint | offset uvarint
+//!                  (the first chunk's min_time relative to the block's start and its offset
+//!                  absolute; later ones relative to the previous chunk's max_time and offset)
+//! series_index  := (offset of each entry in `series`, u32 LE)*
 //! postings      := serialized roaring bitmaps of series ids, back to back
 //! postings_index:= count uvarint | (name sym, value sym, offset, len uvarint)*  sorted
 //! ```
@@ -58,12 +60,19 @@ pub(crate) enum IndexError {
 
 const SECTION_NAMES: [&str; SECTIONS] = ["symbols", "series", "series_index", "postings", "postings_index"];
 
-/// Encodes the index of series given in label order, each with its chunks.
-pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
-    let mut symbols: Vec<&str> =
-        series.iter().flat_map(|(labels, _)| labels.iter().flat_map(|l| [&*l.name, &*l.value])).collect();
-    symbols.sort_unstable();
-    symbols.dedup();
+/// Encodes the index of series given in label order, each with its chunks; chunk times are
+/// stored relative to `base_time`, the block's start. Fails when the series entries outgrow
+/// the 32-bit offsets of the series index.
+pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)], base_time: i64) -> std::io::Result<Vec<u8>> {
+    // The most used strings get the smallest ids, so the shortest varints.
+    let mut uses: HashMap<&str, u64> = HashMap::new();
+    for label in series.iter().flat_map(|(labels, _)| labels.iter()) {
+        *uses.entry(&label.name).or_default() += 1;
+        *uses.entry(&label.value).or_default() += 1;
+    }
+    let mut symbols: Vec<(&str, u64)> = uses.into_iter().collect();
+    symbols.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let symbols: Vec<&str> = symbols.into_iter().map(|(s, _)| s).collect();
     let id_of: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
 
     let mut sections: [Vec<u8>; SECTIONS] = Default::default();
@@ -75,7 +84,9 @@ pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
 
     let mut postings: HashMap<(u64, u64), RoaringBitmap> = HashMap::new();
     for (id, (labels, chunks)) in series.iter().enumerate() {
-        sections[2].extend_from_slice(&(sections[1].len() as u64).to_le_bytes());
+        let offset = u32::try_from(sections[1].len())
+            .map_err(|_| std::io::Error::other("block index series section exceeds 4 GiB"))?;
+        sections[2].extend_from_slice(&offset.to_le_bytes());
         let entry = &mut sections[1];
         put_uvarint(entry, labels.len() as u64);
         for label in labels.iter() {
@@ -85,10 +96,12 @@ pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
             postings.entry(pair).or_default().insert(id as u32);
         }
         put_uvarint(entry, chunks.len() as u64);
+        let (mut time_base, mut offset_base) = (base_time, 0);
         for chunk in chunks {
-            put_varint(entry, chunk.min_time);
+            put_varint(entry, chunk.min_time.wrapping_sub(time_base));
             put_uvarint(entry, chunk.max_time.wrapping_sub(chunk.min_time) as u64);
-            put_uvarint(entry, chunk.offset);
+            put_uvarint(entry, chunk.offset.wrapping_sub(offset_base));
+            (time_base, offset_base) = (chunk.max_time, chunk.offset);
         }
     }
 
@@ -117,7 +130,7 @@ pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     out.extend_from_slice(&toc);
     out.extend_from_slice(&toc_crc.to_le_bytes());
     out.extend_from_slice(END_MAGIC);
-    out
+    Ok(out)
 }
 
 /// An opened index: symbols and the postings table in memory, the rest read from the mapping.
@@ -130,10 +143,12 @@ pub(crate) struct IndexReader {
     /// ordered by value.
     postings: HashMap<u32, Vec<(u32, std::ops::Range<usize>)>>,
     series_count: u32,
+    /// What chunk times are stored relative to.
+    base_time: i64,
 }
 
 impl IndexReader {
-    pub fn open(map: Arc<Mmap>) -> Result<Self, IndexError> {
+    pub fn open(map: Arc<Mmap>, base_time: i64) -> Result<Self, IndexError> {
         if map.len() < MAGIC.len() + 1 + TOC_LEN || &map[..8] != MAGIC || map[8] != VERSION {
             return Err(IndexError::Header);
         }
@@ -161,9 +176,9 @@ impl IndexReader {
         let postings = read_postings_index(&map[sections[4].clone()], sections[3].len(), symbols.len())
             .ok_or(IndexError::Malformed("postings_index"))?;
         let series_count =
-            u32::try_from(sections[2].len() / 8).map_err(|_| IndexError::Malformed("series_index"))?;
+            u32::try_from(sections[2].len() / 4).map_err(|_| IndexError::Malformed("series_index"))?;
         let symbol_ids = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
-        Ok(Self { map, sections, symbols, symbol_ids, postings, series_count })
+        Ok(Self { map, sections, symbols, symbol_ids, postings, series_count, base_time })
     }
 
     /// Series ids matching every matcher.
@@ -174,8 +189,8 @@ impl IndexReader {
     /// The labels and chunks of series `id`; `None` if its entry is malformed.
     pub fn series(&self, id: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
         let index = &self.map[self.sections[2].clone()];
-        let at = index.get(id as usize * 8..id as usize * 8 + 8)?;
-        let offset = u64::from_le_bytes(at.try_into().ok()?) as usize;
+        let at = index.get(id as usize * 4..id as usize * 4 + 4)?;
+        let offset = u32::from_le_bytes(at.try_into().ok()?) as usize;
         let mut decoder = Decoder::new(self.map[self.sections[1].clone()].get(offset..)?);
         let count = decoder.uvarint()? as usize;
         let mut labels = Vec::with_capacity(count.min(64));
@@ -186,10 +201,13 @@ impl IndexReader {
         }
         let chunks = decoder.uvarint()? as usize;
         let mut metas = Vec::with_capacity(chunks.min(1024));
+        let (mut time_base, mut offset_base) = (self.base_time, 0u64);
         for _ in 0..chunks {
-            let min_time = decoder.varint()?;
+            let min_time = decoder.varint()?.wrapping_add(time_base);
             let max_time = min_time.wrapping_add(decoder.uvarint()? as i64);
-            metas.push(ChunkMeta { min_time, max_time, offset: decoder.uvarint()? });
+            let offset = decoder.uvarint()?.wrapping_add(offset_base);
+            metas.push(ChunkMeta { min_time, max_time, offset });
+            (time_base, offset_base) = (max_time, offset);
         }
         Some((Labels::new(labels).ok()?, metas))
     }

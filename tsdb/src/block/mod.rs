@@ -58,7 +58,7 @@ impl Block {
             return Err(io(std::io::Error::other("chunks file has no valid header")));
         }
         let size_bytes = (index_map.len() + chunks.len()) as u64;
-        let index = IndexReader::open(Arc::new(index_map))
+        let index = IndexReader::open(Arc::new(index_map), meta.min_time)
             .map_err(|source| BlockError::Index { dir: dir.to_path_buf(), source })?;
         Ok(Block { dir: dir.to_path_buf(), meta, index, chunks: Arc::new(chunks), size_bytes })
     }

@@ -103,7 +103,7 @@ impl BlockWriter {
         }
         let chunks = self.chunks.into_inner().into_inner().map_err(|e| e.into_error())?;
         chunks.sync_all()?;
-        write_synced(&self.tmp.join(INDEX_FILE), &index::encode(&self.series))?;
+        write_synced(&self.tmp.join(INDEX_FILE), &index::encode(&self.series, self.meta.min_time)?)?;
         write_synced(&self.tmp.join(META_FILE), &self.meta.to_json())?;
         sync_dir(&self.tmp)?;
         fs::rename(&self.tmp, &self.done)?;

@@ -1,8 +1,8 @@
 //! The packed chunk encoding of blocks: exact, and several times smaller than XOR for the
 //! values metrics usually carry (layout in `tsdb/docs/format/chunk.md`).
 //!
-//! Timestamps are stored as delta-of-deltas; values as integers in one of two forms, chosen per
-//! chunk:
+//! Timestamps are stored as deltas (a regular interval costs no bits at all, jitter a few);
+//! values as integers in one of two forms, chosen per chunk:
 //!
 //! - **scaled**: every value is an integer count of `10^-k` (`v == m / 10^k` exactly, as
 //!   `f64`), and the integers are stored as deltas. Gauges and counters read from text
@@ -19,11 +19,13 @@
 
 use argus_model::Sample;
 
-use super::bstream::{BitReader, BitWriter};
+use super::bstream::BitWriter;
 use crate::encoding::{Decoder, put_uvarint, put_varint};
 
 /// Values per miniblock.
-const MINIBLOCK: usize = 32;
+const MINIBLOCK: usize = 128;
+/// Most samples a packed chunk may hold (a bound for decoders, far above what blocks write).
+const MAX_SAMPLES: usize = 1 << 16;
 /// Largest decimal exponent tried.
 const MAX_SCALE: u8 = 9;
 /// Integers beyond this are not all exact as `f64`.
@@ -39,14 +41,8 @@ pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(samples.len() * 2 + 16);
     put_uvarint(&mut out, samples.len() as u64);
     put_varint(&mut out, first.t);
-    if let [a, b, ..] = samples {
-        put_varint(&mut out, b.t.wrapping_sub(a.t));
-    }
-    let dods: Vec<i64> = samples
-        .windows(3)
-        .map(|w| w[2].t.wrapping_sub(w[1].t).wrapping_sub(w[1].t.wrapping_sub(w[0].t)))
-        .collect();
-    put_miniblocks(&mut out, &dods);
+    let deltas: Vec<i64> = samples.windows(2).map(|w| w[1].t.wrapping_sub(w[0].t)).collect();
+    put_miniblocks(&mut out, &deltas);
     out.push(mode);
     out.push(scale);
     match mode {
@@ -66,7 +62,7 @@ fn scaled(samples: &[Sample]) -> Option<(u8, u8, Vec<i64>)> {
         let mut previous = 0i64;
         for (i, sample) in samples.iter().enumerate() {
             let m = (sample.v * factor).round();
-            if !exact_integer(m) || unscale(m as i64, scale).to_bits() != sample.v.to_bits() {
+            if !exact_integer(m) || unscale(m as i64, factor).to_bits() != sample.v.to_bits() {
                 return None;
             }
             let m = m as i64;
@@ -88,7 +84,7 @@ fn running_sum(samples: &[Sample]) -> Option<(u8, u8, Vec<i64>)> {
         let mut ints = vec![0];
         for w in samples.windows(2) {
             let d = ((w[1].v - w[0].v) * factor).round();
-            if !exact_integer(d) || (w[0].v + unscale(d as i64, scale)).to_bits() != w[1].v.to_bits() {
+            if !exact_integer(d) || (w[0].v + unscale(d as i64, factor)).to_bits() != w[1].v.to_bits() {
                 return None;
             }
             ints.push(d as i64);
@@ -107,9 +103,10 @@ fn pow10(scale: u8) -> f64 {
     10f64.powi(i32::from(scale))
 }
 
-/// `m / 10^scale` as the encoder checked it and the decoder computes it.
-fn unscale(m: i64, scale: u8) -> f64 {
-    if scale == 0 { m as f64 } else { m as f64 / pow10(scale) }
+/// `m / 10^scale` (`divisor` = `10^scale`) as the encoder checks it and the decoder computes
+/// it; dividing by 1 is exact, so scale 0 needs no case of its own.
+fn unscale(m: i64, divisor: f64) -> f64 {
+    m as f64 / divisor
 }
 
 /// Why a packed chunk could not be decoded.
@@ -122,46 +119,47 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), PackedEr
     out.clear();
     let mut decoder = Decoder::new(bytes);
     let count = decoder.uvarint().ok_or(PackedError)? as usize;
-    if count == 0 || count > bytes.len().saturating_mul(8) {
+    // Regular samples cost no bits at all, so the length says nothing about the count.
+    if count == 0 || count > MAX_SAMPLES {
         return Err(PackedError);
     }
-    let mut times = Vec::with_capacity(count);
+    out.reserve(count);
     let mut t = decoder.varint().ok_or(PackedError)?;
-    times.push(t);
-    if count > 1 {
-        let mut delta = decoder.varint().ok_or(PackedError)?;
+    out.push(Sample::new(t, 0.0));
+    each_value(&mut decoder, count - 1, |delta| {
         t = t.wrapping_add(delta);
-        times.push(t);
-        for dod in get_miniblocks(&mut decoder, count - 2)? {
-            delta = delta.wrapping_add(dod);
-            t = t.wrapping_add(delta);
-            times.push(t);
-        }
-    }
+        out.push(Sample::new(t, 0.0));
+    })?;
     let (mode, scale) = (decoder.u8().ok_or(PackedError)?, decoder.u8().ok_or(PackedError)?);
     if scale > MAX_SCALE {
         return Err(PackedError);
     }
+    let mut samples = out.iter_mut();
+    let mut set = |v: f64| {
+        if let Some(sample) = samples.next() {
+            sample.v = v;
+        }
+    };
+    let divisor = pow10(scale);
     match mode {
         MODE_SCALED => {
             let mut m = decoder.varint().ok_or(PackedError)?;
-            out.push(Sample::new(times[0], unscale(m, scale)));
-            for (delta, &t) in get_miniblocks(&mut decoder, count - 1)?.into_iter().zip(&times[1..]) {
+            set(unscale(m, divisor));
+            each_value(&mut decoder, count - 1, |delta| {
                 m = m.wrapping_add(delta);
-                out.push(Sample::new(t, unscale(m, scale)));
-            }
+                set(unscale(m, divisor));
+            })
         }
         MODE_RUNNING_SUM => {
             let mut v = f64::from_bits(decoder.u64_le().ok_or(PackedError)?);
-            out.push(Sample::new(times[0], v));
-            for (d, &t) in get_miniblocks(&mut decoder, count - 1)?.into_iter().zip(&times[1..]) {
-                v += unscale(d, scale);
-                out.push(Sample::new(t, v));
-            }
+            set(v);
+            each_value(&mut decoder, count - 1, |d| {
+                v += unscale(d, divisor);
+                set(v);
+            })
         }
-        _ => return Err(PackedError),
+        _ => Err(PackedError),
     }
-    Ok(())
 }
 
 /// Writes `values` as miniblocks: `min` varint, `width` u8, then `width` bits per value.
@@ -180,23 +178,47 @@ fn put_miniblocks(out: &mut Vec<u8>, values: &[i64]) {
     }
 }
 
-fn get_miniblocks(decoder: &mut Decoder<'_>, count: usize) -> Result<Vec<i64>, PackedError> {
-    let mut values = Vec::with_capacity(count);
-    while values.len() < count {
-        let n = (count - values.len()).min(MINIBLOCK);
+/// Calls `visit` with each of `count` values stored as miniblocks.
+fn each_value(
+    decoder: &mut Decoder<'_>,
+    count: usize,
+    mut visit: impl FnMut(i64),
+) -> Result<(), PackedError> {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(MINIBLOCK);
         let min = decoder.varint().ok_or(PackedError)?;
         let width = decoder.u8().ok_or(PackedError)?;
         if width > 64 {
             return Err(PackedError);
         }
         let bytes = decoder.bytes((n * usize::from(width)).div_ceil(8)).ok_or(PackedError)?;
-        let mut reader = BitReader::at(bytes, 0);
-        for _ in 0..n {
-            let offset = reader.read_bits(width).ok_or(PackedError)?;
-            values.push(min.wrapping_add(offset as i64));
-        }
+        unpack(bytes, width, n, |offset| visit(min.wrapping_add(offset as i64)));
+        left -= n;
     }
-    Ok(values)
+    Ok(())
+}
+
+/// Calls `visit` with the `n` values of `width` bits packed most significant bit first in
+/// `bytes`, which holds at least `n × width` bits.
+fn unpack(bytes: &[u8], width: u8, n: usize, mut visit: impl FnMut(u64)) {
+    if width == 0 {
+        (0..n).for_each(|_| visit(0));
+        return;
+    }
+    let width = u32::from(width);
+    let mask = u64::MAX >> (64 - width);
+    // Up to 64 + 7 bits wait in the reservoir: the width plus what the last byte brought.
+    let (mut reservoir, mut held) = (0u128, 0u32);
+    let mut bytes = bytes.iter();
+    for _ in 0..n {
+        while held < width {
+            reservoir = (reservoir << 8) | u128::from(bytes.next().copied().unwrap_or(0));
+            held += 8;
+        }
+        held -= width;
+        visit((reservoir >> held) as u64 & mask);
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +258,13 @@ mod tests {
             .collect();
         let bytes = round_trip(&counter).expect("a float-summed counter packs");
         assert!(bytes.len() < 120 * 2, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn perfectly_regular_chunks_take_a_few_bytes() {
+        let samples: Vec<Sample> = (0..120).map(|i| Sample::new(i * 60_000, 0.5 * i as f64)).collect();
+        let bytes = round_trip(&samples).unwrap();
+        assert!(bytes.len() < 16, "{} bytes", bytes.len());
     }
 
     #[test]

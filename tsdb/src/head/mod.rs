@@ -51,8 +51,10 @@ pub(crate) struct Head {
     series: Vec<MemSeries>,
     /// Series in the index.
     live: usize,
-    /// Samples before this time are in blocks: refused on append, skipped on replay.
+    /// Samples before this time are in blocks: not read, skipped on replay.
     floor: i64,
+    /// Samples before this time are refused: the floor, or the end of a block being written.
+    append_floor: i64,
     /// Series refs by the stable hash of their label set.
     by_hash: HashMap<u64, HashSlot>,
     postings: Postings,
@@ -68,6 +70,7 @@ impl Default for Head {
             series: Vec::new(),
             live: 0,
             floor: i64::MIN,
+            append_floor: i64::MIN,
             by_hash: HashMap::new(),
             postings: Postings::default(),
             max_time: None,
@@ -113,11 +116,22 @@ impl Head {
             .collect()
     }
 
+    /// Refuses samples before `t` from now on: a block is being written up to it.
+    pub fn close_before(&mut self, t: i64) {
+        self.append_floor = self.append_floor.max(t);
+    }
+
+    /// Whether series `series_ref` is in the head (not removed).
+    pub fn is_live(&self, series_ref: u32) -> bool {
+        self.series.get(series_ref as usize).is_some_and(|s| !s.labels.is_empty())
+    }
+
     /// Forgets what lies before `before`, now in a block: raises the floor, drops the chunks
     /// that end earlier, and removes the series with no sample left at or after it. Returns
     /// how many series were removed.
     pub fn truncate(&mut self, before: i64) -> usize {
         self.floor = self.floor.max(before);
+        self.close_before(before);
         let mut removed = Vec::new();
         for (series_ref, series) in self.series.iter_mut().enumerate() {
             if series.labels.is_empty() {
@@ -194,7 +208,7 @@ impl Head {
         wal: &mut WalRecords,
         report: &mut AppendReport,
     ) {
-        let min_valid_time = min_valid_time.max(self.floor);
+        let min_valid_time = min_valid_time.max(self.append_floor);
         let series_ref = match self.lookup(series.labels, series.hash) {
             Some(series_ref) => series_ref,
             None => {
@@ -264,6 +278,7 @@ impl Head {
     /// Sets the floor before replay: samples older than the newest block are in blocks.
     pub fn set_floor(&mut self, floor: i64) {
         self.floor = floor;
+        self.append_floor = floor;
     }
 
     fn lookup(&self, labels: &[LabelRef<'_>], hash: u64) -> Option<u32> {

@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     fn samples_of(series: &MemSeries, range: TimeRange) -> Vec<(i64, u64)> {
-        crate::querier::ChunksIter::new(series.chunks_in(range), TimeRange::ALL)
+        crate::querier::ChunksIter::within(series.chunks_in(range), TimeRange::ALL)
             .map(|s| (s.t, s.v.to_bits()))
             .collect()
     }
