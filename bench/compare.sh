@@ -322,8 +322,9 @@ def command(s):
         return "(not started)"
 
 persist = {
-    "argus": "`du -sb` of the data directory. Argus keeps only its write-ahead log on disk so far "
-             "(no blocks yet), so this is the WAL, not a compacted form.",
+    "argus": "`POST /api/v1/admin/tsdb/flush` (writes the whole head as blocks and checkpoints the "
+             "WAL), then `du -sb` of the data directory (blocks and what is left of the WAL). Queries "
+             "then run over blocks.",
     "vm": "`GET /internal/force_flush`, then `GET /internal/force_merge` and wait until its log says "
           "the merge finished, then `du -sb` of `-storageDataPath` (data and indexdb).",
     "prometheus": "`POST /api/v1/admin/tsdb/snapshot` (writes the in-memory head as a block), then "
@@ -568,9 +569,9 @@ run_system() { # repeat system
     local -a cmd
     case $sys in
         argus)
-            cmd=("$argus_bin" server --listen "127.0.0.1:$port" --data-dir "$data")
+            cmd=("$argus_bin" server --listen "127.0.0.1:$port" --data-dir "$data" --enable-admin-api)
             ready_path=/-/ready
-            persist_method="du -sb of the data dir (write-ahead log only: Argus has no blocks yet)"
+            persist_method="POST /api/v1/admin/tsdb/flush (head written as blocks), du -sb of the data dir"
             ;;
         vm)
             cmd=(victoria-metrics -storageDataPath="$data" -httpListenAddr="127.0.0.1:$port"
@@ -625,7 +626,11 @@ run_system() { # repeat system
         echo "--- persist and measure disk"
         case $sys in
             argus)
-                disk_persisted=$(disk_bytes "$data")
+                if curl -fsS -o /dev/null -X POST "$url/api/v1/admin/tsdb/flush"; then
+                    disk_persisted=$(disk_bytes "$data")
+                else
+                    echo "compare.sh: the flush failed" >&2
+                fi
                 ;;
             vm)
                 local offset code

@@ -15,10 +15,10 @@ use tracing::warn;
 use crate::block::MappedChunk;
 use crate::chunk::{Encoding, XorIter, packed};
 
-/// A chunk to decode: XOR bytes in the head's memory, or a chunk of a block's mapped file.
+/// A chunk to decode, in the head's memory or in a block's mapped file.
 #[derive(Clone)]
 pub(crate) enum ChunkBytes {
-    Head(Arc<[u8]>),
+    Head(Encoding, Arc<[u8]>),
     Block(Encoding, MappedChunk),
 }
 
@@ -170,22 +170,22 @@ pub(crate) struct ChunksIter {
 /// The chunk being read.
 enum Decoding {
     None,
-    Xor(XorIter<XorBytes>),
+    Xor(XorIter<OwnedBytes>),
     /// Packed chunks decode whole: the samples, and the next one's index.
     Packed(Vec<Sample>, usize),
 }
 
-/// The owner of a XOR chunk's bytes.
-enum XorBytes {
+/// The owner of a chunk's bytes.
+enum OwnedBytes {
     Head(Arc<[u8]>),
     Block(MappedChunk),
 }
 
-impl AsRef<[u8]> for XorBytes {
+impl AsRef<[u8]> for OwnedBytes {
     fn as_ref(&self) -> &[u8] {
         match self {
-            XorBytes::Head(bytes) => bytes,
-            XorBytes::Block(chunk) => chunk.as_ref(),
+            OwnedBytes::Head(bytes) => bytes,
+            OwnedBytes::Block(chunk) => chunk.as_ref(),
         }
     }
 }
@@ -209,14 +209,13 @@ impl ChunksIter {
         };
         for (chunk, range) in self.chunks.by_ref() {
             self.range = range;
-            let started = match chunk {
-                ChunkBytes::Head(bytes) => {
-                    XorIter::new(XorBytes::Head(bytes)).map(Decoding::Xor).map_err(|e| e.to_string())
-                }
-                ChunkBytes::Block(Encoding::Xor, bytes) => {
-                    XorIter::new(XorBytes::Block(bytes)).map(Decoding::Xor).map_err(|e| e.to_string())
-                }
-                ChunkBytes::Block(Encoding::Packed, bytes) => packed::decode(bytes.as_ref(), &mut spare)
+            let (encoding, bytes) = match chunk {
+                ChunkBytes::Head(encoding, bytes) => (encoding, OwnedBytes::Head(bytes)),
+                ChunkBytes::Block(encoding, bytes) => (encoding, OwnedBytes::Block(bytes)),
+            };
+            let started = match encoding {
+                Encoding::Xor => XorIter::new(bytes).map(Decoding::Xor).map_err(|e| e.to_string()),
+                Encoding::Packed => packed::decode(bytes.as_ref(), &mut spare)
                     .map(|()| Decoding::Packed(std::mem::take(&mut spare), 0))
                     .map_err(|e| e.to_string()),
             };
@@ -286,7 +285,7 @@ mod tests {
         Piece {
             min_time: samples[0].0,
             max_time: samples[samples.len() - 1].0,
-            samples: PieceSamples::Chunks(vec![ChunkBytes::Head(Arc::from(chunk.bytes()))]),
+            samples: PieceSamples::Chunks(vec![ChunkBytes::Head(Encoding::Xor, Arc::from(chunk.bytes()))]),
         }
     }
 

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use argus_model::{RejectReason, Sample, TimeRange};
 
-use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk};
+use crate::chunk::{Encoding, SAMPLES_PER_CHUNK, XorChunk, packed};
 use crate::index::InternedLabels;
 use crate::querier::ChunkBytes;
 
-/// A full chunk that will not change again; shared with readers without copying.
+/// A full chunk that will not change again; shared with readers without copying. Packed when
+/// its values allow it (a third of XOR's size, typically), else kept as XOR.
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedChunk {
+    pub encoding: Encoding,
     pub bytes: Arc<[u8]>,
     pub min_time: i64,
     pub max_time: i64,
@@ -68,7 +70,12 @@ impl MemSeries {
         let (Some(min_time), Some(max_time)) = (full.first_time(), full.last_time()) else {
             return;
         };
-        self.closed.push(ClosedChunk { bytes: Arc::from(full.bytes()), min_time, max_time });
+        let samples: Vec<Sample> = full.iter().collect();
+        let (encoding, bytes) = match packed::encode(&samples) {
+            Some(packed) => (Encoding::Packed, Arc::from(packed)),
+            None => (Encoding::Xor, Arc::from(full.bytes())),
+        };
+        self.closed.push(ClosedChunk { encoding, bytes, min_time, max_time });
     }
 
     /// Drops the closed chunks that end before `t` (already in a block); returns how many.
@@ -116,12 +123,12 @@ impl MemSeries {
             .closed
             .iter()
             .filter(|c| range.overlaps(c.min_time, c.max_time))
-            .map(|c| ChunkBytes::Head(c.bytes.clone()))
+            .map(|c| ChunkBytes::Head(c.encoding, c.bytes.clone()))
             .collect();
         if let (Some(min), Some(max)) = (self.open.first_time(), self.open.last_time())
             && range.overlaps(min, max)
         {
-            chunks.push(ChunkBytes::Head(Arc::from(self.open.bytes())));
+            chunks.push(ChunkBytes::Head(Encoding::Xor, Arc::from(self.open.bytes())));
         }
         chunks
     }
