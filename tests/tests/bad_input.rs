@@ -64,21 +64,26 @@ fn bad_requests_get_prometheus_errors_and_leave_data_intact() {
         assert_error(&remote_write(&base, vec![bad]), 400, fragment);
     }
 
-    // Mixed: the good series and the in-order samples are stored, the rest refused with 400.
+    // Mixed: the good series and the good samples (one out of order, inside the window) are
+    // stored; a second value for a stored timestamp and the invalid series are refused, 400.
     let mixed = vec![
-        series(&[("__name__", "kept"), ("job", "a")], &[(T0 + 2000, 3.0), (T0 + 500, 9.0), (T0 + 3000, 4.0)]),
+        series(
+            &[("__name__", "kept"), ("job", "a")],
+            &[(T0 + 2000, 3.0), (T0 + 500, 9.0), (T0 + 1000, 7.0), (T0 + 3000, 4.0)],
+        ),
         series(&[("__name__", "kept"), ("job", "b")], &[(T0, 5.0)]),
         series(&[("__name__", "kept"), ("0bad", "x")], &[(T0, 1.0)]),
     ];
     let response = remote_write(&base, mixed);
-    assert_error(&response, 400, "out of order");
+    assert_error(&response, 400, "duplicate sample for timestamp");
     assert!(response.json()["error"].as_str().unwrap().contains("invalid label name"));
 
     assert_eq!(client_get(&argus.url("/-/healthy")), 200, "the server stays up");
     let after = export(&base, "kept");
     let job_a: Vec<_> = after.iter().filter(|(m, _)| m["job"] == "a").map(|(_, s)| s.clone()).collect();
     let mut expected_a = before[0].1.clone();
-    expected_a.extend([(T0 + 2000, 3.0), (T0 + 3000, 4.0)]);
+    expected_a.extend([(T0 + 500, 9.0), (T0 + 2000, 3.0), (T0 + 3000, 4.0)]);
+    expected_a.sort_by_key(|&(t, _)| t);
     assert_eq!(job_a, [expected_a], "old data intact, good new samples stored");
     assert!(after.iter().any(|(m, s)| m["job"] == "b" && s == &[(T0, 5.0)]));
     assert_eq!(after.len(), 2, "nothing from invalid series stored");

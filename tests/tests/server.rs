@@ -34,8 +34,8 @@ fn config_file_flags_health_and_metrics() {
     let base = argus.url("");
     let good = series(&[("__name__", "m"), ("job", "a")], &[(T0, 1.0), (T0 + 1, 2.0)]);
     assert_eq!(remote_write(&base, vec![good]).status, 204);
-    let late = series(&[("__name__", "m"), ("job", "a")], &[(T0 - 5, 1.0)]);
-    assert_eq!(remote_write(&base, vec![late]).status, 400);
+    let conflicting = series(&[("__name__", "m"), ("job", "a")], &[(T0, 7.0)]);
+    assert_eq!(remote_write(&base, vec![conflicting]).status, 400);
     let invalid = series(&[("__name__", "m"), ("0", "a")], &[(T0, 1.0)]);
     assert_eq!(remote_write(&base, vec![invalid]).status, 400);
 
@@ -44,7 +44,7 @@ fn config_file_flags_health_and_metrics() {
     let text = response.text().unwrap();
     assert_eq!(metric(&text, "argus_tsdb_samples_appended_total"), 2.0);
     assert_eq!(metric(&text, "argus_tsdb_series_created_total"), 1.0);
-    assert_eq!(metric(&text, "argus_tsdb_samples_rejected_total{reason=\"out_of_order\"}"), 1.0);
+    assert_eq!(metric(&text, "argus_tsdb_samples_rejected_total{reason=\"duplicate_timestamp\"}"), 1.0);
     assert_eq!(metric(&text, "argus_tsdb_head_series"), 1.0);
     assert_eq!(metric(&text, "argus_tsdb_head_chunks"), 1.0);
     let build_info = format!("argus_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));

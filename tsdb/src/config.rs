@@ -16,6 +16,9 @@ pub struct TsdbConfig {
     /// write into the head. Once the head spans 1.5 block ranges, its oldest block range is
     /// written to disk as a block and the WAL checkpointed.
     pub block_range: HumanDuration,
+    /// How far behind its series' newest sample a sample may arrive and still be stored (out of
+    /// order). Zero refuses every sample older than its series' newest.
+    pub out_of_order_window: HumanDuration,
     /// How often each shard checks whether to cut a block, compact blocks or apply retention.
     pub compaction_interval: HumanDuration,
     pub retention: RetentionConfig,
@@ -27,6 +30,7 @@ impl Default for TsdbConfig {
         Self {
             shards: 0,
             block_range: HumanDuration::from_secs(2 * 3600),
+            out_of_order_window: HumanDuration::from_secs(3600),
             compaction_interval: HumanDuration::from_secs(60),
             retention: RetentionConfig::default(),
             wal: WalConfig::default(),
@@ -68,6 +72,12 @@ impl TsdbConfig {
     /// The block range in ms.
     pub fn block_range_ms(&self) -> i64 {
         self.block_range.0.as_millis() as i64
+    }
+
+    /// How far behind the engine's newest sample writes are accepted: half a block range (as
+    /// Prometheus) or the out-of-order window, whichever is larger. Older samples are too old.
+    pub fn write_margin_ms(&self) -> i64 {
+        (self.block_range_ms() / 2).max(self.out_of_order_window.0.as_millis() as i64)
     }
 
     /// The largest block compaction may produce: a tenth of the retention time (blocks are

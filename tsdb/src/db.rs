@@ -29,9 +29,9 @@ use crate::block::{self, Block, BlockMeta, BlockWriter, ChunkMeta, Compaction};
 use crate::compact;
 use crate::config::{FsyncPolicy, TsdbConfig};
 use crate::error::{Error, Result};
-use crate::head::{Head, SeriesSnapshot, WalRecords};
+use crate::head::{AppendBounds, Head, SeriesSnapshot, WalRecords};
 use crate::metrics::TsdbMetrics;
-use crate::querier::{self, ChunksIter, Piece, PieceSamples};
+use crate::querier::{self, Piece, PieceSamples};
 use crate::record::{self, RecordVisitor, SamplesRecordBuilder, SeriesRecordBuilder};
 
 /// Entries per WAL record written into a checkpoint.
@@ -52,6 +52,8 @@ pub(crate) struct Db {
     /// Held by one maintenance step (cut, compaction, retention) at a time.
     maintenance: Mutex<()>,
     block_range: i64,
+    /// How far behind the newest sample writes are accepted (`TsdbConfig::write_margin_ms`).
+    write_margin: i64,
     level_ranges: Vec<i64>,
     wal: Wal,
     metrics: Arc<TsdbMetrics>,
@@ -114,6 +116,7 @@ impl Db {
             blocks_dir,
             maintenance: Mutex::new(()),
             block_range,
+            write_margin: config.write_margin_ms(),
             level_ranges: compact::level_ranges(block_range, config.max_block_range_ms()),
             wal,
             metrics,
@@ -126,7 +129,7 @@ impl Db {
         &self,
         batch: &WriteBatch<'_>,
         indices: &[u32],
-        min_valid_time: i64,
+        bounds: AppendBounds,
         report: &mut AppendReport,
     ) -> Result<Option<Lsn>> {
         let mut guard = self.state.lock();
@@ -135,7 +138,7 @@ impl Db {
         let series_before = head.series_count();
         let accepted_before = report.accepted;
         for &index in indices {
-            head.append(batch.get(index as usize), min_valid_time, records, report);
+            head.append(batch.get(index as usize), bounds, records, report);
         }
         let wal_error = |source| Error::Wal { shard: self.shard, source };
         let mut lsn = None;
@@ -224,14 +227,15 @@ impl Db {
         self.blocks().iter().map(|b| (b.meta().clone(), b.size_bytes())).collect()
     }
 
-    /// Cuts the head's oldest block range into a block when the head spans more than one and a
-    /// half block ranges (so the cut never reaches samples a sender may still write), then
-    /// truncates the head and checkpoints the WAL. Returns whether a block was cut.
+    /// Cuts the head's oldest block range into a block when the head spans more than a block
+    /// range plus the write margin (so the cut never reaches samples a sender may still write,
+    /// in order or not), then truncates the head and checkpoints the WAL. Returns whether a
+    /// block was cut.
     pub(crate) fn cut_head(&self) -> Result<bool> {
-        let range = self.block_range;
+        let (range, margin) = (self.block_range, self.write_margin);
         self.cut(|min, max, floor| {
             let start = min.div_euclid(range) * range;
-            (max.saturating_sub(min) > range / 2 * 3).then(|| (start.max(floor), start + range))
+            (max.saturating_sub(min) > range + margin).then(|| (start.max(floor), start + range))
         })
     }
 
@@ -309,7 +313,7 @@ impl Db {
         for series in sorted {
             let range = TimeRange::new(start, end - 1);
             writer
-                .add_series(series.labels.clone(), ChunksIter::within(series.chunks.clone(), range))
+                .add_series(series.labels.clone(), series.samples(range))
                 .map_err(io)?;
         }
         let Some(meta) = writer.finish().map_err(io)? else { return Ok(None) };
@@ -476,7 +480,7 @@ fn checkpoint_records<'s>(
     });
     let samples = snapshot.iter().flat_map(move |s| {
         let range = TimeRange::new(from, i64::MAX);
-        ChunksIter::within(s.chunks.clone(), range).map(move |sample| (s.series_ref, sample))
+        s.samples(range).map(move |sample| (s.series_ref, sample))
     });
     let mut samples = samples.peekable();
     let sample_records = std::iter::from_fn(move || {

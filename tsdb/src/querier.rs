@@ -38,6 +38,8 @@ pub(crate) enum PieceSamples {
     Latest(Sample),
     /// Overlapping pieces to merge.
     Merged(Vec<Piece>),
+    /// Samples held uncompressed (the head's out-of-order samples), in time order.
+    Samples(Vec<Sample>),
 }
 
 impl Piece {
@@ -52,6 +54,9 @@ impl Piece {
             PieceSamples::Chunks(chunks) => Box::new(ChunksIter::within(chunks, range_here)),
             PieceSamples::Latest(sample) => Box::new(std::iter::once(sample)),
             PieceSamples::Merged(pieces) => samples_of(pieces, range),
+            PieceSamples::Samples(samples) => {
+                Box::new(samples.into_iter().filter(move |s| range_here.contains(s.t)))
+            }
         }
     }
 }
@@ -125,13 +130,14 @@ pub(crate) fn samples_of(mut pieces: Vec<Piece>, range: TimeRange) -> SampleIter
         let sources = pieces.into_iter().map(|p| p.into_iter(range).peekable()).collect();
         return Box::new(MergeIter { sources });
     }
+    if !pieces.iter().all(|p| matches!(p.samples, PieceSamples::Chunks(_))) {
+        return Box::new(pieces.into_iter().flat_map(move |p| p.into_iter(range)));
+    }
     let mut chunks = Vec::new();
     for piece in pieces {
         let piece_range = piece.clamp(range);
-        match piece.samples {
-            PieceSamples::Chunks(list) => chunks.extend(list.into_iter().map(|c| (c, piece_range))),
-            PieceSamples::Latest(_) => unreachable!("only the newest piece can be a latest sample"),
-            PieceSamples::Merged(_) => unreachable!("merged pieces only come from newest_chunk"),
+        if let PieceSamples::Chunks(list) = piece.samples {
+            chunks.extend(list.into_iter().map(|c| (c, piece_range)));
         }
     }
     Box::new(ChunksIter::new(chunks))

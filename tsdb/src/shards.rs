@@ -24,6 +24,7 @@ use tracing::warn;
 use crate::config::{RetentionConfig, TsdbConfig};
 use crate::db::{Db, shard_dir};
 use crate::error::{Error, Result};
+use crate::head::AppendBounds;
 use crate::metrics::TsdbMetrics;
 use crate::retention::{self, BlockInfo};
 
@@ -32,6 +33,8 @@ pub struct Shards {
     metrics: Arc<TsdbMetrics>,
     /// Samples older than the newest one minus this are too old.
     too_old_margin: i64,
+    /// Samples older than their series' newest are accepted back to the newest one minus this.
+    out_of_order_window: i64,
     /// Newest sample timestamp over all shards (`i64::MIN` when empty).
     max_time: AtomicI64,
     retention: RetentionConfig,
@@ -76,7 +79,8 @@ impl Shards {
         Ok(Shards {
             dbs,
             metrics,
-            too_old_margin: config.block_range_ms() / 2,
+            too_old_margin: config.write_margin_ms(),
+            out_of_order_window: config.out_of_order_window.0.as_millis() as i64,
             max_time: AtomicI64::new(max_time),
             retention: config.retention.clone(),
         })
@@ -190,10 +194,13 @@ impl Shards {
         (hash % self.dbs.len() as u64) as usize
     }
 
-    fn min_valid_time(&self) -> i64 {
+    fn append_bounds(&self) -> AppendBounds {
         match self.max_time.load(Ordering::Relaxed) {
-            i64::MIN => i64::MIN,
-            max => max.saturating_sub(self.too_old_margin),
+            i64::MIN => AppendBounds::ANY,
+            max => AppendBounds {
+                too_old: max.saturating_sub(self.too_old_margin),
+                out_of_order: max.saturating_sub(self.out_of_order_window),
+            },
         }
     }
 
@@ -202,14 +209,14 @@ impl Shards {
         for (index, series) in batch.iter().enumerate() {
             per_shard[self.shard_of(series.hash)].push(index as u32);
         }
-        let min_valid_time = self.min_valid_time();
+        let bounds = self.append_bounds();
         let mut report = AppendReport::default();
         let mut pending = Vec::new();
         for (db, indices) in self.dbs.iter().zip(&per_shard) {
             if indices.is_empty() {
                 continue;
             }
-            if let Some(lsn) = db.write(batch, indices, min_valid_time, &mut report)? {
+            if let Some(lsn) = db.write(batch, indices, bounds, &mut report)? {
                 pending.push((db, lsn));
             }
             if let Some(max) = db.max_time() {

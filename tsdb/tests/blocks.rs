@@ -18,8 +18,15 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const SERIES: usize = 30;
 
+/// One-hour blocks; without an out-of-order window the head is cut once it spans 1.5 hours.
 fn config(retention: RetentionConfig) -> TsdbConfig {
-    TsdbConfig { shards: 2, block_range: HumanDuration::from_secs(3600), retention, ..TsdbConfig::default() }
+    TsdbConfig {
+        shards: 2,
+        block_range: HumanDuration::from_secs(3600),
+        out_of_order_window: HumanDuration::from_secs(0),
+        retention,
+        ..TsdbConfig::default()
+    }
 }
 
 fn keep_forever() -> RetentionConfig {
@@ -251,3 +258,36 @@ fn a_damaged_chunk_costs_only_its_own_samples() {
         assert!(samples.iter().all(|s| written[labels].contains(s)), "{labels}: nothing invented");
     }
 }
+
+#[test]
+fn out_of_order_samples_inside_the_window_are_stored_merged_and_cut_into_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TsdbConfig { out_of_order_window: HumanDuration::from_secs(600), ..config(keep_forever()) };
+    let shards = Shards::open(dir.path(), &config).unwrap();
+    let mut expected = write_minutes(&shards, 0, 60);
+    let late = |minute: i64, seconds: i64, v: f64| SeriesSamples {
+        labels: labels(0),
+        samples: vec![Sample::new(minute * MINUTE + seconds * 1000, v)],
+    };
+    let append = |series: SeriesSamples| shards.append(&WriteBatch::from_series(&[series])).unwrap();
+    use argus_model::RejectReason::{DuplicateTimestamp, OutOfOrder};
+
+    // Newest sample at minute 59; the window reaches back to minute 49.
+    assert_eq!(append(late(55, 30, 1.5)).accepted, 1, "inside the window, between two samples");
+    assert_eq!(append(late(55, 30, 1.5)).accepted, 1, "the same sample again is a resend");
+    assert_eq!(append(late(55, 30, 2.5)).rejected_count(DuplicateTimestamp), 1, "another value at that time");
+    assert_eq!(append(late(50, 0, value(0, 50))).accepted, 1, "an in-order sample resent late");
+    assert_eq!(append(late(50, 0, 9.0)).rejected_count(DuplicateTimestamp), 1);
+    assert_eq!(append(late(40, 30, 1.0)).rejected_count(OutOfOrder), 1, "before the window");
+    let first = expected.get_mut(&labels(0)).unwrap();
+    first.insert(56, (55 * MINUTE + 30_000, 1.5f64.to_bits()));
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "merged in the head");
+
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "replayed from the wal");
+    shards.flush().unwrap();
+    assert_eq!(shards.stats().head_series, 0);
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "cut into a block");
+}
+

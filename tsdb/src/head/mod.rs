@@ -14,12 +14,15 @@
 mod read;
 mod series;
 
+
 use std::collections::HashMap;
 
-use argus_model::{AppendReport, BatchSeries, Label, LabelRef, Labels, RejectReason, Sample};
+use argus_model::{
+    AppendReport, BatchSeries, Label, LabelRef, Labels, RejectReason, Sample, SampleIter, TimeRange,
+};
 
 use crate::index::{InternedLabels, Postings, SymbolId, Symbols};
-use crate::querier::ChunkBytes;
+use crate::querier::{self, ChunkBytes, Piece};
 use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
 use series::{Appended, MemSeries};
 
@@ -84,6 +87,29 @@ pub(crate) struct SeriesSnapshot {
     pub series_ref: u32,
     pub labels: Labels,
     pub chunks: Vec<ChunkBytes>,
+    pub out_of_order: Vec<Sample>,
+}
+
+impl SeriesSnapshot {
+    /// The series' samples within `range`, in time order.
+    pub fn samples(&self, range: TimeRange) -> SampleIter {
+        let samples = read::with_late_samples(self.chunks.clone(), self.out_of_order.clone(), range.min, range.max);
+        querier::samples_of(vec![Piece { min_time: range.min, max_time: range.max, samples }], range)
+    }
+}
+
+/// What an append may accept, from the newest sample of the whole engine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendBounds {
+    /// Older samples are refused as too old.
+    pub too_old: i64,
+    /// Samples older than their series' newest are accepted from this time on.
+    pub out_of_order: i64,
+}
+
+impl AppendBounds {
+    /// Everything goes (an empty engine).
+    pub const ANY: AppendBounds = AppendBounds { too_old: i64::MIN, out_of_order: i64::MIN };
 }
 
 impl Head {
@@ -111,7 +137,8 @@ impl Head {
             .map(|(series_ref, series)| SeriesSnapshot {
                 series_ref: series_ref as u32,
                 labels: self.labels_of(series_ref as u32),
-                chunks: series.chunks_in(argus_model::TimeRange::ALL),
+                chunks: series.chunks_in(TimeRange::ALL),
+                out_of_order: series.out_of_order_in(TimeRange::ALL),
             })
             .collect()
     }
@@ -143,7 +170,7 @@ impl Head {
                 *series = MemSeries::new(Box::new([]));
                 removed.push((series_ref as u32, labels));
             } else {
-                self.chunks -= series.drop_chunks_before(before);
+                self.chunks -= series.drop_before(before);
             }
         }
         for (series_ref, labels) in &removed {
@@ -182,10 +209,15 @@ impl Head {
     }
 
     /// Appends to series `series_ref`, keeping the head's newest time and chunk count.
-    fn append_sample(&mut self, series_ref: u32, sample: Sample) -> Result<Appended, RejectReason> {
+    fn append_sample(
+        &mut self,
+        series_ref: u32,
+        sample: Sample,
+        out_of_order_from: i64,
+    ) -> Result<Appended, RejectReason> {
         let series = &mut self.series[series_ref as usize];
         let chunks_before = series.chunk_count();
-        let appended = series.append(sample)?;
+        let appended = series.append(sample, out_of_order_from)?;
         if appended == Appended::Stored {
             self.chunks += series.chunk_count() - chunks_before;
             self.max_time = Some(self.max_time.map_or(sample.t, |m| m.max(sample.t)));
@@ -199,16 +231,18 @@ impl Head {
     }
 
     /// Appends the samples of one series, creating it if needed. Samples older than
-    /// `min_valid_time` are refused as too old; out-of-order ones as such. What is accepted is
-    /// added to `wal` (a series entry if the series is new, then the samples).
+    /// `bounds.too_old` (or than a block being cut) are refused as too old; samples older than
+    /// their series' newest are accepted from `bounds.out_of_order` on, refused as out of order
+    /// before. What is accepted is added to `wal` (a series entry if the series is new, then the
+    /// samples).
     pub fn append(
         &mut self,
         series: BatchSeries<'_, '_>,
-        min_valid_time: i64,
+        bounds: AppendBounds,
         wal: &mut WalRecords,
         report: &mut AppendReport,
     ) {
-        let min_valid_time = min_valid_time.max(self.append_floor);
+        let min_valid_time = bounds.too_old.max(self.append_floor);
         let series_ref = match self.lookup(series.labels, series.hash) {
             Some(series_ref) => series_ref,
             None => {
@@ -229,7 +263,7 @@ impl Head {
                 report.reject(RejectReason::TooOld, series.labels, sample.t);
                 continue;
             }
-            match self.append_sample(series_ref, sample) {
+            match self.append_sample(series_ref, sample, bounds.out_of_order) {
                 Ok(Appended::Stored) => {
                     wal.samples.push(series_ref, sample);
                     report.accepted += 1;
@@ -270,7 +304,7 @@ impl Head {
         }
         if sample.t >= self.floor {
             // A resend logged twice is a duplicate, and refusals cannot occur: both are ignored.
-            let _ = self.append_sample(series_ref, sample);
+            let _ = self.append_sample(series_ref, sample, i64::MIN);
         }
         true
     }
@@ -354,11 +388,12 @@ mod tests {
 
     /// Appends owned series one by one, as a batch would.
     fn append(head: &mut Head, owned: &[SeriesSamples], min_valid_time: i64) -> AppendReport {
+        let bounds = AppendBounds { too_old: min_valid_time, out_of_order: i64::MAX };
         let batch = WriteBatch::from_series(owned);
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
         for s in batch.iter() {
-            head.append(s, min_valid_time, &mut wal, &mut report);
+            head.append(s, bounds, &mut wal, &mut report);
         }
         report
     }
@@ -400,7 +435,7 @@ mod tests {
         let batch = WriteBatch::from_series(&owned);
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
-        head.append(batch.get(0), 10, &mut wal, &mut report);
+        head.append(batch.get(0), AppendBounds { too_old: 10, out_of_order: 10 }, &mut wal, &mut report);
         assert_eq!(head.series_count(), 0);
         assert!(wal.series.record().is_none() && wal.samples.record().is_none());
         assert_eq!(report.rejected_count(RejectReason::TooOld), 1);
@@ -420,7 +455,7 @@ mod tests {
         let mut report = AppendReport::default();
         // Every label set gets the same hash, as a real collision would.
         for s in batch.iter() {
-            head.append(BatchSeries { hash: 42, ..s }, 0, &mut wal, &mut report);
+            head.append(BatchSeries { hash: 42, ..s }, AppendBounds::ANY, &mut wal, &mut report);
         }
         assert_eq!(report.accepted, 4);
         assert_eq!(head.series_count(), 3);

@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use argus_model::{Labels, Matcher, SamplesWanted, SelectHints, TimeRange};
+use argus_model::{Labels, Matcher, Sample, SamplesWanted, SelectHints, TimeRange};
 
 use super::Head;
 use crate::index::SymbolId;
-use crate::querier::{Piece, PieceSamples};
+use crate::querier::{ChunkBytes, Piece, PieceSamples};
 
 impl Head {
     /// Matching series with samples in `hints.range`, each with the piece of its samples the
@@ -25,7 +25,7 @@ impl Head {
                         PieceSamples::Latest(latest)
                     }
                     SamplesWanted::Latest | SamplesWanted::All => {
-                        PieceSamples::Chunks(series.chunks_in(range))
+                        with_late_samples(series.chunks_in(range), series.out_of_order_in(range), min_time, max_time)
                     }
                 };
                 (self.labels_of(series_ref), Piece { min_time, max_time, samples })
@@ -73,6 +73,13 @@ impl Head {
     }
 }
 
+/// A series' chunks, merged with its out-of-order samples when it has some in range.
+pub(super) fn with_late_samples(chunks: Vec<ChunkBytes>, late: Vec<Sample>, min_time: i64, max_time: i64) -> PieceSamples {
+    let (Some(first), Some(last)) = (late.first(), late.last()) else { return PieceSamples::Chunks(chunks) };
+    let late = Piece { min_time: first.t, max_time: last.t, samples: PieceSamples::Samples(late) };
+    PieceSamples::Merged(vec![Piece { min_time, max_time, samples: PieceSamples::Chunks(chunks) }, late])
+}
+
 #[cfg(test)]
 mod tests {
     use argus_model::{AppendReport, MatchOp, Sample, SeriesSamples, WriteBatch};
@@ -96,7 +103,7 @@ mod tests {
         let mut wal = WalRecords::default();
         let mut report = AppendReport::default();
         for s in WriteBatch::from_series(&owned).iter() {
-            head.append(s, i64::MIN, &mut wal, &mut report);
+            head.append(s, crate::head::AppendBounds::ANY, &mut wal, &mut report);
         }
         head
     }

@@ -7,7 +7,7 @@ use argus_model::{RejectReason, Sample, TimeRange};
 
 use crate::chunk::{Encoding, SAMPLES_PER_CHUNK, XorChunk, packed};
 use crate::index::InternedLabels;
-use crate::querier::ChunkBytes;
+use crate::querier::{ChunkBytes, ChunksIter};
 
 /// A full chunk that will not change again; shared with readers without copying. Packed when
 /// its values allow it (a third of XOR's size, typically), else kept as XOR.
@@ -32,29 +32,38 @@ pub(crate) struct MemSeries {
     pub labels: InternedLabels,
     closed: Vec<ClosedChunk>,
     open: XorChunk,
+    /// Samples older than `last` accepted inside the out-of-order window, by time.
+    out_of_order: Vec<Sample>,
     first: Option<i64>,
     last: Option<Sample>,
 }
 
 impl MemSeries {
     pub fn new(labels: InternedLabels) -> Self {
-        Self { labels, closed: Vec::new(), open: XorChunk::new(), first: None, last: None }
+        Self { labels, closed: Vec::new(), open: XorChunk::new(), out_of_order: Vec::new(), first: None, last: None }
     }
 
-    /// Appends a sample that is not older than the series' newest one. A sample with the newest
-    /// timestamp is accepted only if its value is bit-identical (an idempotent resend).
-    pub fn append(&mut self, sample: Sample) -> Result<Appended, RejectReason> {
-        if let Some(last) = self.last {
-            if sample.t < last.t {
-                return Err(RejectReason::OutOfOrder);
-            }
-            if sample.t == last.t {
-                return if sample.bit_eq(&last) {
+    /// Appends a sample. One older than the series' newest is accepted if it is not older
+    /// than `out_of_order_from`. A sample at a time the series already has is a resend when its
+    /// value is bit-identical (accepted, nothing stored) and refused otherwise.
+    pub fn append(&mut self, sample: Sample, out_of_order_from: i64) -> Result<Appended, RejectReason> {
+        if let Some(last) = self.last
+            && sample.t <= last.t
+        {
+            if let Some(existing) = self.sample_at(sample.t) {
+                return if sample.bit_eq(&existing) {
                     Ok(Appended::Duplicate)
                 } else {
                     Err(RejectReason::DuplicateTimestamp)
                 };
             }
+            if sample.t < out_of_order_from {
+                return Err(RejectReason::OutOfOrder);
+            }
+            let at = self.out_of_order.partition_point(|s| s.t < sample.t);
+            self.out_of_order.insert(at, sample);
+            self.first = Some(self.first.map_or(sample.t, |first| first.min(sample.t)));
+            return Ok(Appended::Stored);
         }
         if self.open.len() as usize >= SAMPLES_PER_CHUNK {
             self.cut_chunk();
@@ -78,11 +87,36 @@ impl MemSeries {
         self.closed.push(ClosedChunk { encoding, bytes, min_time, max_time });
     }
 
-    /// Drops the closed chunks that end before `t` (already in a block); returns how many.
-    pub fn drop_chunks_before(&mut self, t: i64) -> usize {
+    /// The sample the series holds at time `t`, if any.
+    fn sample_at(&self, t: i64) -> Option<Sample> {
+        if self.last.is_some_and(|last| last.t == t) {
+            return self.last;
+        }
+        if let Ok(at) = self.out_of_order.binary_search_by_key(&t, |s| s.t) {
+            return Some(self.out_of_order[at]);
+        }
+        let range = TimeRange::new(t, t);
+        ChunksIter::within(self.chunks_in(range), range).next()
+    }
+
+    /// The out-of-order samples within `range`, copied.
+    pub fn out_of_order_in(&self, range: TimeRange) -> Vec<Sample> {
+        let from = self.out_of_order.partition_point(|s| s.t < range.min);
+        let to = self.out_of_order.partition_point(|s| s.t <= range.max);
+        self.out_of_order[from..to].to_vec()
+    }
+
+    /// Drops the samples before `t` (already in a block): closed chunks that end before it and
+    /// out-of-order samples; returns how many chunks went.
+    pub fn drop_before(&mut self, t: i64) -> usize {
         let keep_from = self.closed.partition_point(|c| c.max_time < t);
         self.closed.drain(..keep_from);
-        self.first = self.closed.first().map(|c| c.min_time).or(self.open.first_time());
+        self.out_of_order.retain(|s| s.t >= t);
+        let in_order_first = self.closed.first().map(|c| c.min_time).or(self.open.first_time());
+        self.first = match (in_order_first, self.out_of_order.first()) {
+            (Some(a), Some(b)) => Some(a.min(b.t)),
+            (a, b) => a.or(b.map(|s| s.t)),
+        };
         keep_from
     }
 
@@ -145,7 +179,7 @@ mod tests {
     use super::*;
 
     fn samples_of(series: &MemSeries, range: TimeRange) -> Vec<(i64, u64)> {
-        crate::querier::ChunksIter::within(series.chunks_in(range), TimeRange::ALL)
+        ChunksIter::within(series.chunks_in(range), TimeRange::ALL)
             .map(|s| (s.t, s.v.to_bits()))
             .collect()
     }
@@ -153,19 +187,42 @@ mod tests {
     #[test]
     fn ordering_rules() {
         let mut series = MemSeries::new(Box::new([]));
-        assert_eq!(series.append(Sample::new(10, 1.0)), Ok(Appended::Stored));
-        assert_eq!(series.append(Sample::new(10, 1.0)), Ok(Appended::Duplicate));
-        assert_eq!(series.append(Sample::new(10, 2.0)), Err(RejectReason::DuplicateTimestamp));
-        assert_eq!(series.append(Sample::new(9, 1.0)), Err(RejectReason::OutOfOrder));
-        assert_eq!(series.append(Sample::new(11, stale_nan())), Ok(Appended::Stored));
-        assert_eq!(series.append(Sample::new(11, stale_nan())), Ok(Appended::Duplicate));
+        let window_from = 5;
+        let mut append = |t: i64, v: f64| series.append(Sample::new(t, v), window_from);
+        assert_eq!(append(10, 1.0), Ok(Appended::Stored));
+        assert_eq!(append(10, 1.0), Ok(Appended::Duplicate));
+        assert_eq!(append(10, 2.0), Err(RejectReason::DuplicateTimestamp));
+        assert_eq!(append(4, 1.0), Err(RejectReason::OutOfOrder), "older than the window");
+        assert_eq!(append(11, stale_nan()), Ok(Appended::Stored));
+        assert_eq!(append(11, stale_nan()), Ok(Appended::Duplicate));
+        // Inside the window: stored out of order, then a resend and a conflict.
+        assert_eq!(append(7, 7.0), Ok(Appended::Stored));
+        assert_eq!(append(7, 7.0), Ok(Appended::Duplicate));
+        assert_eq!(append(7, 8.0), Err(RejectReason::DuplicateTimestamp));
+        assert_eq!(append(6, 6.0), Ok(Appended::Stored));
+        assert_eq!(series.out_of_order_in(TimeRange::ALL), vec![Sample::new(6, 6.0), Sample::new(7, 7.0)]);
+        assert_eq!(series.first_time(), Some(6));
+    }
+
+    #[test]
+    fn an_out_of_order_sample_at_an_in_order_time_is_a_resend_or_a_conflict() {
+        let mut series = MemSeries::new(Box::new([]));
+        for t in 0..300 {
+            series.append(Sample::new(t * 10, t as f64), i64::MIN).unwrap();
+        }
+        assert_eq!(series.append(Sample::new(50, 5.0), i64::MIN), Ok(Appended::Duplicate), "in a closed chunk");
+        assert_eq!(series.append(Sample::new(2990, 1.0), i64::MIN), Err(RejectReason::DuplicateTimestamp));
+        assert_eq!(series.append(Sample::new(55, 1.0), i64::MIN), Ok(Appended::Stored));
+        series.drop_before(1200);
+        assert!(series.out_of_order_in(TimeRange::ALL).is_empty());
+        assert_eq!(series.first_time(), Some(1200));
     }
 
     #[test]
     fn chunks_are_cut_and_pruned_by_time() {
         let mut series = MemSeries::new(Box::new([]));
         for t in 0..(SAMPLES_PER_CHUNK as i64 * 3 + 5) {
-            series.append(Sample::new(t, t as f64)).unwrap();
+            series.append(Sample::new(t, t as f64), i64::MIN).unwrap();
         }
         assert_eq!(series.chunk_count(), 4);
         let all = samples_of(&series, TimeRange::ALL);
