@@ -7,6 +7,6 @@ mod config;
 mod error;
 pub mod promql;
 
-pub use api::{BuildInfo, QueryState, router};
+pub use api::{ApiError, BuildInfo, Params, QueryState, router};
 pub use config::QueryConfig;
 pub use error::{Error, Result};

@@ -106,6 +106,9 @@ fn sigkill_during_block_cuts_and_compactions_loses_and_duplicates_nothing() {
     let log = argus.log();
     assert!(log.contains("cut head block"), "blocks were cut");
     assert!(log.contains("compacted blocks") || log_has_compaction(dir.path()), "blocks were compacted");
+    // Opening removed what the kills left half-written; a clean stop finishes the step under
+    // way, so nothing half-written is left now either.
+    assert!(argus.terminate());
     for shard in ["shard-000", "shard-001"] {
         for entry in std::fs::read_dir(dir.path().join("data/tsdb").join(shard).join("blocks")).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -129,10 +132,12 @@ fn log_has_compaction(dir: &std::path::Path) -> bool {
 fn the_admin_flush_writes_the_head_to_blocks_and_is_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let plain = Argus::start(&dir.path().join("plain"));
-    let refused = post_raw(&plain.url(""), "/api/v1/admin/tsdb/flush", Vec::new(), &[]);
-    assert_eq!(refused.status, 503);
-    assert_eq!(refused.json()["errorType"], "unavailable");
-    assert_eq!(refused.json()["error"], "admin APIs disabled");
+    for path in ["/api/v1/admin/tsdb/flush", "/api/v1/admin/tsdb/delete_series?match[]=up"] {
+        let refused = post_raw(&plain.url(""), path, Vec::new(), &[]);
+        assert_eq!(refused.status, 503, "{path}");
+        assert_eq!(refused.json()["errorType"], "unavailable");
+        assert_eq!(refused.json()["error"], "admin APIs disabled");
+    }
 
     let argus = start(dir.path());
     let step = write_until(&argus.url(""), 0, |step| step == 5);
@@ -143,3 +148,39 @@ fn the_admin_flush_writes_the_head_to_blocks_and_is_off_by_default() {
     assert!(metrics.contains("argus_tsdb_head_series 0\n"), "the head is empty after a flush");
     check(&argus, step, step, 0);
 }
+
+#[test]
+fn delete_series_answers_as_prometheus_and_clean_tombstones_purges() {
+    let dir = tempfile::tempdir().unwrap();
+    let argus = start(dir.path());
+    let base = argus.url("");
+    let step = write_until(&base, 0, |step| step == 30);
+    let http = client();
+    // Steps 5–9 of series 0, in the head and (after a flush) in a block.
+    http.post(argus.url("/api/v1/admin/tsdb/flush")).send().unwrap();
+    let (from, to) = ((T0 + 5 * STEP_MS) as f64 / 1000.0, (T0 + 9 * STEP_MS) as f64 / 1000.0);
+    let response = http
+        .post(argus.url("/api/v1/admin/tsdb/delete_series"))
+        .form(&[("match[]", "kill_loop{i=\"0\"}"), ("start", &from.to_string()), ("end", &to.to_string())])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let missing = post_raw(&base, "/api/v1/admin/tsdb/delete_series", Vec::new(), &[]);
+    assert_eq!((missing.status, missing.json()["errorType"].clone()), (400, "bad_data".into()));
+    assert_eq!(missing.json()["error"], "no match[] parameter provided");
+
+    let series_0 = |argus: &Argus| -> Vec<i64> {
+        let stored = export(&argus.url(""), "kill_loop{i=\"0\"}");
+        stored[0].1.iter().map(|(t, _)| (t - T0) / STEP_MS).collect()
+    };
+    let expected: Vec<i64> = (0..step).filter(|s| !(5..=9).contains(s)).collect();
+    assert_eq!(series_0(&argus), expected);
+    let response = http.post(argus.url("/api/v1/admin/tsdb/clean_tombstones")).send().unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(series_0(&argus), expected, "after compaction");
+    assert!(argus.terminate());
+    let argus = start(dir.path());
+    assert_eq!(series_0(&argus), expected, "after a restart");
+    assert_eq!(export(&argus.url(""), "kill_loop").len(), SERIES, "the other series are untouched");
+}
+

@@ -25,13 +25,13 @@ use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
-use crate::block::{self, Block, BlockMeta, BlockWriter, ChunkMeta, Compaction};
+use crate::block::{self, Block, BlockMeta, BlockWriter, Compaction};
 use crate::compact;
 use crate::config::{FsyncPolicy, TsdbConfig};
 use crate::error::{Error, Result};
 use crate::head::{AppendBounds, Head, SeriesSnapshot, WalRecords};
 use crate::metrics::TsdbMetrics;
-use crate::querier::{self, Piece, PieceSamples};
+use crate::querier::{self, Piece};
 use crate::record::{self, RecordVisitor, SamplesRecordBuilder, SeriesRecordBuilder};
 
 /// Entries per WAL record written into a checkpoint.
@@ -68,8 +68,8 @@ struct ReplayStats {
     skipped: u64,
 }
 
-/// Where a compaction's input series come from: (input block, its chunks) per label set.
-type CompactionInputs = BTreeMap<Labels, Vec<(usize, Vec<ChunkMeta>)>>;
+/// A compaction's input series: each label set's pieces from the input blocks.
+type CompactionInputs = BTreeMap<Labels, Vec<Piece>>;
 
 impl Db {
     pub(crate) fn open(
@@ -312,9 +312,7 @@ impl Db {
                 .map_err(io)?;
         for series in sorted {
             let range = TimeRange::new(start, end - 1);
-            writer
-                .add_series(series.labels.clone(), series.samples(range))
-                .map_err(io)?;
+            writer.add_series(series.labels.clone(), series.samples(range)).map_err(io)?;
         }
         let Some(meta) = writer.finish().map_err(io)? else { return Ok(None) };
         self.add_block(&meta, &[])?;
@@ -330,99 +328,147 @@ impl Db {
             path: dir.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        self.replace_blocks(replaced, Some(Arc::new(block)))
+    }
+
+    /// Takes `old` out of the shard's blocks (adding `new`, if any), then deletes their
+    /// directories: readers that still hold them keep reading the unlinked files.
+    fn replace_blocks(&self, old: &[Arc<Block>], new: Option<Arc<Block>>) -> Result<()> {
         {
             let mut blocks = self.blocks.write();
             let mut list: Vec<Arc<Block>> =
-                blocks.iter().filter(|b| !replaced.iter().any(|r| Arc::ptr_eq(b, r))).cloned().collect();
-            list.push(Arc::new(block));
+                blocks.iter().filter(|b| !old.iter().any(|r| Arc::ptr_eq(b, r))).cloned().collect();
+            list.extend(new);
             list.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
             *blocks = Arc::new(list);
         }
-        for old in replaced {
-            std::fs::remove_dir_all(old.dir()).map_err(|source| Error::Io {
-                action: "deleting compacted block",
-                path: old.dir().to_path_buf(),
+        for block in old {
+            std::fs::remove_dir_all(block.dir()).map_err(|source| Error::Io {
+                action: "deleting replaced block",
+                path: block.dir().to_path_buf(),
                 source,
             })?;
         }
         Ok(())
     }
 
-    /// Merges the blocks `compact::plan` picks, if any; returns whether it did.
+    /// Merges the blocks `compact::plan` picks, or rewrites one with deletions to purge them;
+    /// returns whether it did either.
     pub(crate) fn compact(&self) -> Result<bool> {
         let _maintenance = self.maintenance.lock();
         let blocks = self.blocks();
         let metas: Vec<BlockMeta> = blocks.iter().map(|b| b.meta().clone()).collect();
-        let Some(ids) = compact::plan(&metas, &self.level_ranges) else { return Ok(false) };
+        let ids = match compact::plan(&metas, &self.level_ranges) {
+            Some(ids) => ids,
+            None => match blocks.iter().find(|b| b.has_tombstones()) {
+                Some(block) => vec![block.meta().id.clone()],
+                None => return Ok(false),
+            },
+        };
         let inputs: Vec<Arc<Block>> = blocks.iter().filter(|b| ids.contains(&b.meta().id)).cloned().collect();
         let started = Instant::now();
         let meta = self.merge_blocks(&inputs)?;
         info!(
             shard = self.shard,
             inputs = ?ids,
-            block = meta.id,
-            level = meta.compaction.level,
-            series = meta.stats.series,
-            samples = meta.stats.samples,
+            block = meta.as_ref().map(|m| m.id.as_str()),
+            level = meta.as_ref().map(|m| m.compaction.level),
+            series = meta.as_ref().map_or(0, |m| m.stats.series),
+            samples = meta.as_ref().map_or(0, |m| m.stats.samples),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "compacted blocks"
         );
         Ok(true)
     }
 
-    /// Writes one block holding every sample of `inputs` (a timestamp several hold kept once)
-    /// and swaps it in for them.
-    fn merge_blocks(&self, inputs: &[Arc<Block>]) -> Result<BlockMeta> {
+    /// Writes one block holding every sample of `inputs` that was not deleted (a timestamp
+    /// several hold kept once) and swaps it in for them; with nothing left, the inputs just go.
+    fn merge_blocks(&self, inputs: &[Arc<Block>]) -> Result<Option<BlockMeta>> {
         let io = |source| Error::Io { action: "compacting blocks in", path: self.blocks_dir.clone(), source };
         let min_time = inputs.iter().map(|b| b.meta().min_time).min().expect("a plan has inputs");
         let max_time = inputs.iter().map(|b| b.meta().max_time).max().expect("a plan has inputs");
+        let top_level = inputs.iter().map(|b| b.meta().compaction.level).max().unwrap_or(1);
         let compaction = Compaction {
-            level: inputs.iter().map(|b| b.meta().compaction.level).max().unwrap_or(1) + 1,
+            // Rewriting one block (to purge deletions) keeps its level.
+            level: if inputs.len() > 1 { top_level + 1 } else { top_level },
             parents: inputs.iter().map(|b| b.meta().id.clone()).collect(),
         };
         let mut series: CompactionInputs = BTreeMap::new();
-        for (input, block) in inputs.iter().enumerate() {
-            for (labels, chunks) in block.all_series() {
-                series.entry(labels).or_default().push((input, chunks));
+        for block in inputs {
+            for (labels, piece) in block.all_series() {
+                series.entry(labels).or_default().push(piece);
             }
         }
         let mut writer = BlockWriter::create(&self.blocks_dir, min_time, max_time, compaction).map_err(io)?;
-        for (labels, parts) in series {
-            let pieces = parts
-                .into_iter()
-                .filter_map(|(input, chunks)| block_piece(&inputs[input], &chunks))
-                .collect();
+        for (labels, pieces) in series {
             writer.add_series(labels, querier::samples_of(pieces, TimeRange::ALL)).map_err(io)?;
         }
-        let meta = writer.finish().map_err(io)?.expect("compacted blocks hold samples");
-        self.add_block(&meta, inputs)?;
-        Ok(meta)
+        match writer.finish().map_err(io)? {
+            Some(meta) => {
+                self.add_block(&meta, inputs)?;
+                Ok(Some(meta))
+            }
+            None => {
+                self.replace_blocks(inputs, None)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Deletes the blocks named by retention.
     pub(crate) fn drop_blocks(&self, ids: &[String]) -> Result<()> {
         let _maintenance = self.maintenance.lock();
-        let dropped: Vec<Arc<Block>> = {
-            let mut blocks = self.blocks.write();
-            let (dropped, kept): (Vec<Arc<Block>>, Vec<Arc<Block>>) =
-                blocks.iter().cloned().partition(|b| ids.contains(&b.meta().id));
-            *blocks = Arc::new(kept);
-            dropped
-        };
-        for block in dropped {
+        let dropped: Vec<Arc<Block>> =
+            self.blocks().iter().filter(|b| ids.contains(&b.meta().id)).cloned().collect();
+        for block in &dropped {
             info!(
                 shard = self.shard,
                 block = block.meta().id,
                 max_time = block.meta().max_time,
                 "retention dropped block"
             );
-            std::fs::remove_dir_all(block.dir()).map_err(|source| Error::Io {
-                action: "deleting expired block",
+        }
+        self.replace_blocks(&dropped, None)
+    }
+
+    /// Deletes the samples within `range` of the series matching `matchers`: from the head
+    /// (recorded in the WAL first, so a restart deletes them again) and as tombstones in every
+    /// block, which compaction then purges. Returns how many series lost samples.
+    pub(crate) fn delete(&self, matchers: &[Matcher], range: TimeRange) -> Result<usize> {
+        let _maintenance = self.maintenance.lock();
+        let wal_error = |source| Error::Wal { shard: self.shard, source };
+        let (head_series, lsn) = {
+            let mut state = self.state.lock();
+            let deleted = state.head.delete(matchers, range);
+            let lsn = if deleted.is_empty() {
+                None
+            } else {
+                let entries: Vec<(u32, i64, i64)> =
+                    deleted.iter().map(|&r| (r, range.min, range.max)).collect();
+                Some(self.wal.append(&record::deletions_record(&entries)).map_err(wal_error)?)
+            };
+            (deleted.len(), lsn)
+        };
+        if let Some(lsn) = lsn {
+            self.wait_durable(lsn)?;
+        }
+        let mut block_series = 0;
+        for block in self.blocks().iter() {
+            block_series += block.delete(matchers, range).map_err(|source| Error::Io {
+                action: "writing tombstones of",
                 path: block.dir().to_path_buf(),
                 source,
             })?;
         }
-        Ok(())
+        info!(
+            shard = self.shard,
+            head_series,
+            block_series,
+            min = range.min,
+            max = range.max,
+            "deleted series data"
+        );
+        Ok(head_series + block_series)
     }
 
     pub(crate) fn wal_stats(&self) -> argus_wal::WalStats {
@@ -446,23 +492,6 @@ fn wal_options(config: &TsdbConfig, metrics: &Arc<TsdbMetrics>) -> WalOptions {
             metrics.wal_fsync_seconds.observe(elapsed);
         })),
     }
-}
-
-/// The chunks of one series of a block as a piece to merge; damaged chunks are logged and
-/// left out.
-fn block_piece(block: &Block, chunks: &[ChunkMeta]) -> Option<Piece> {
-    let mut bytes = Vec::with_capacity(chunks.len());
-    for meta in chunks {
-        match block.chunk(meta) {
-            Ok(chunk) => bytes.push(chunk),
-            Err(error) => warn!(block = block.meta().id, %error, "compaction leaves out a damaged chunk"),
-        }
-    }
-    Some(Piece {
-        min_time: chunks.first()?.min_time,
-        max_time: chunks.last()?.max_time,
-        samples: PieceSamples::Chunks(bytes),
-    })
 }
 
 /// The WAL records that restate these series of a snapshot from `from` on: each series, then
@@ -513,6 +542,12 @@ impl Replay<'_> {
 }
 
 impl RecordVisitor for Replay<'_> {
+    fn deletion(&mut self, series_ref: u32, min: i64, max: i64) {
+        if let Some(&head_ref) = self.refs.get(&series_ref) {
+            self.head.delete_ref(head_ref, TimeRange::new(min, max));
+        }
+    }
+
     fn series(&mut self, series_ref: u32, labels: Labels) {
         match self.head.replay_series(series_ref, &labels) {
             Some(head_ref) => {

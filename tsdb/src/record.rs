@@ -2,8 +2,9 @@
 //! `docs/format/record.md`).
 //!
 //! A `Series` record introduces series refs with their label sets; a `Samples` record carries
-//! samples by ref. A shard writes the series record of a batch before its samples record, so
-//! replay in WAL order always knows a ref before it sees samples for it.
+//! samples by ref; a `Deletions` record removes a time range of samples from series by ref. A
+//! shard writes the series record of a batch before its samples record, so replay in WAL order
+//! always knows a ref before it sees samples for it.
 
 use argus_model::{Label, LabelRef, Labels, Sample};
 
@@ -11,6 +12,7 @@ use crate::encoding::{Decoder, put_uvarint, put_varint};
 
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
+const TYPE_DELETIONS: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -81,6 +83,17 @@ impl SamplesRecordBuilder {
     }
 }
 
+/// One `Deletions` record: for each series ref, the inclusive time range deleted from it.
+pub(crate) fn deletions_record(deletions: &[(u32, i64, i64)]) -> Vec<u8> {
+    let mut buf = vec![TYPE_DELETIONS];
+    for &(series_ref, min, max) in deletions {
+        put_uvarint(&mut buf, u64::from(series_ref));
+        put_varint(&mut buf, min);
+        put_varint(&mut buf, max);
+    }
+    buf
+}
+
 fn put_string(out: &mut Vec<u8>, s: &str) {
     put_uvarint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
@@ -90,6 +103,7 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
 pub(crate) trait RecordVisitor {
     fn series(&mut self, series_ref: u32, labels: Labels);
     fn sample(&mut self, series_ref: u32, sample: Sample);
+    fn deletion(&mut self, series_ref: u32, min: i64, max: i64);
 }
 
 /// Decodes one record, calling the visitor for each entry in order.
@@ -113,6 +127,16 @@ pub(crate) fn decode(record: &[u8], visitor: &mut impl RecordVisitor) -> Result<
                 let (series_ref, sample) =
                     decode_sample_entry(&mut decoder, base).ok_or_else(|| truncated(&decoder))?;
                 visitor.sample(series_ref, sample);
+            }
+        }
+        TYPE_DELETIONS => {
+            while !decoder.is_empty() {
+                let entry = (|| {
+                    let series_ref = u32::try_from(decoder.uvarint()?).ok()?;
+                    Some((series_ref, decoder.varint()?, decoder.varint()?))
+                })();
+                let (series_ref, min, max) = entry.ok_or_else(|| truncated(&decoder))?;
+                visitor.deletion(series_ref, min, max);
             }
         }
         other => return Err(RecordError::UnknownType(other)),
@@ -156,6 +180,7 @@ mod tests {
     struct Collected {
         series: Vec<(u32, Labels)>,
         samples: Vec<(u32, i64, u64)>,
+        deletions: Vec<(u32, i64, i64)>,
     }
 
     impl RecordVisitor for Collected {
@@ -164,6 +189,9 @@ mod tests {
         }
         fn sample(&mut self, series_ref: u32, sample: Sample) {
             self.samples.push((series_ref, sample.t, sample.v.to_bits()));
+        }
+        fn deletion(&mut self, series_ref: u32, min: i64, max: i64) {
+            self.deletions.push((series_ref, min, max));
         }
     }
 
@@ -193,6 +221,13 @@ mod tests {
             let mut collected = Collected::default();
             decode(builder.record().unwrap(), &mut collected).unwrap();
             prop_assert_eq!(collected.samples, entries);
+        }
+
+        #[test]
+        fn deletion_records_round_trip(entries in prop::collection::vec((any::<u32>(), any::<i64>(), any::<i64>()), 1..20)) {
+            let mut collected = Collected::default();
+            decode(&deletions_record(&entries), &mut collected).unwrap();
+            prop_assert_eq!(collected.deletions, entries);
         }
 
         #[test]

@@ -109,6 +109,27 @@ impl Shards {
         Ok(())
     }
 
+    /// Deletes the samples within `range` of the series matching any of `selectors` (each a
+    /// conjunction of matchers), as Prometheus's delete API: gone from queries at once, purged
+    /// from disk by the next compaction. Returns how many series pieces lost samples.
+    pub fn delete(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<usize> {
+        let mut affected = 0;
+        for db in &self.dbs {
+            for matchers in selectors {
+                affected += db.delete(matchers, range)?;
+            }
+        }
+        Ok(affected)
+    }
+
+    /// Compacts until no block holds deleted data (Prometheus's clean_tombstones).
+    pub fn clean_tombstones(&self) -> Result<()> {
+        for db in &self.dbs {
+            while db.compact()? {}
+        }
+        Ok(())
+    }
+
     fn apply_retention(&self) -> Result<()> {
         let newest = self.max_time.load(Ordering::Relaxed);
         if newest == i64::MIN {

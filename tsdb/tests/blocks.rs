@@ -291,3 +291,29 @@ fn out_of_order_samples_inside_the_window_are_stored_merged_and_cut_into_blocks(
     assert_same(&read(&shards, TimeRange::ALL), &expected, "cut into a block");
 }
 
+#[test]
+fn deleted_samples_vanish_at_once_survive_a_restart_and_are_purged_by_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let written = write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    // From inside the first block, across the second, into the head; one series only.
+    let range = TimeRange::new(30 * MINUTE, 150 * MINUTE);
+    let selector = vec![Matcher::equal("__name__", "m"), Matcher::equal("i", "0")];
+    assert!(shards.delete(&[selector], range).unwrap() >= 2, "pieces in blocks and head");
+    let mut expected = written.clone();
+    expected.get_mut(&labels(0)).unwrap().retain(|&(t, _)| !range.contains(t));
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "right after the delete");
+
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after a restart");
+    let tombstones = || block_dirs(dir.path()).iter().filter(|d| d.join("tombstones").exists()).count();
+    assert!(tombstones() > 0);
+    shards.clean_tombstones().unwrap();
+    assert_eq!(tombstones(), 0, "compaction rewrote the blocks without the deleted samples");
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction");
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction and a restart");
+}

@@ -15,6 +15,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use error::ApiError;
+pub use params::Params;
 
 use crate::config::QueryConfig;
 use crate::promql::Engine;

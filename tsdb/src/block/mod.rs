@@ -9,6 +9,7 @@
 mod chunks;
 mod index;
 mod meta;
+mod tombstones;
 mod writer;
 
 use std::fs::File;
@@ -19,15 +20,17 @@ use argus_model::{Labels, Matcher, SamplesWanted, TimeRange};
 use memmap2::Mmap;
 use tracing::{info, warn};
 
-pub(crate) use chunks::{ChunkReadError, MappedChunk};
+pub(crate) use chunks::MappedChunk;
 pub(crate) use index::ChunkMeta;
 #[cfg(test)]
 pub(crate) use meta::BlockStats;
 pub(crate) use meta::{BlockMeta, Compaction};
 pub(crate) use writer::BlockWriter;
 
-use crate::querier::{ChunkBytes, Piece, PieceSamples};
+use crate::querier::{ChunkBytes, ChunksIter, Piece, PieceSamples};
 use index::{IndexError, IndexReader};
+use parking_lot::RwLock;
+use tombstones::Tombstones;
 use writer::{CHUNKS_FILE, INDEX_FILE, TMP_SUFFIX};
 
 /// Why a block could not be opened.
@@ -46,6 +49,8 @@ pub(crate) struct Block {
     index: IndexReader,
     chunks: Arc<Mmap>,
     size_bytes: u64,
+    /// Deleted ranges, replaced whole by each deletion.
+    tombstones: RwLock<Arc<Tombstones>>,
 }
 
 impl Block {
@@ -60,7 +65,53 @@ impl Block {
         let size_bytes = (index_map.len() + chunks.len()) as u64;
         let index = IndexReader::open(Arc::new(index_map), meta.min_time)
             .map_err(|source| BlockError::Index { dir: dir.to_path_buf(), source })?;
-        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks: Arc::new(chunks), size_bytes })
+        let tombstones = RwLock::new(Arc::new(tombstones::read(dir).map_err(io)?));
+        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks: Arc::new(chunks), size_bytes, tombstones })
+    }
+
+    /// Whether samples were deleted from the block (compaction should rewrite it).
+    pub fn has_tombstones(&self) -> bool {
+        !self.tombstones.read().is_empty()
+    }
+
+    /// Deletes the samples within `range` of the series matching `matchers`, durably; returns
+    /// how many series were affected.
+    pub fn delete(&self, matchers: &[Matcher], range: TimeRange) -> std::io::Result<usize> {
+        if !self.meta.overlaps(range.min, range.max) {
+            return Ok(0);
+        }
+        let mut updated = Tombstones::clone(&self.tombstones.read());
+        let mut affected = 0;
+        for id in self.index.select(matchers) {
+            let Some((_, metas)) = self.index.series(id) else { continue };
+            if metas.iter().any(|m| range.overlaps(m.min_time, m.max_time)) {
+                updated.entry(id).or_default().push((range.min, range.max));
+                affected += 1;
+            }
+        }
+        if affected > 0 {
+            tombstones::write(&self.dir, &updated)?;
+            *self.tombstones.write() = Arc::new(updated);
+        }
+        Ok(affected)
+    }
+
+    /// The chunks of series `id` overlapping `range` that tombstones leave something of, and
+    /// the deleted ranges that still apply to them.
+    fn live_chunks(
+        &self,
+        id: u32,
+        metas: Vec<ChunkMeta>,
+        range: TimeRange,
+    ) -> (Vec<ChunkMeta>, Vec<(i64, i64)>) {
+        let tombstones = self.tombstones.read();
+        let deleted = tombstones.get(&id).cloned().unwrap_or_default();
+        let metas = metas
+            .into_iter()
+            .filter(|m| range.overlaps(m.min_time, m.max_time))
+            .filter(|m| !deleted.iter().any(|&(min, max)| min <= m.min_time && m.max_time <= max))
+            .collect();
+        (metas, deleted)
     }
 
     pub fn meta(&self) -> &BlockMeta {
@@ -95,8 +146,7 @@ impl Block {
                 damaged.push(format!("block {}: series {id} is malformed", self.meta.id));
                 continue;
             };
-            let metas: Vec<ChunkMeta> =
-                metas.into_iter().filter(|m| range.overlaps(m.min_time, m.max_time)).collect();
+            let (metas, deleted) = self.live_chunks(id, metas, range);
             let (Some(first), Some(last)) = (metas.first(), metas.last()) else { continue };
             let (min_time, max_time) = (first.min_time, last.max_time);
             let mut chunks = Vec::new();
@@ -108,7 +158,8 @@ impl Block {
                     }
                 }
             }
-            selected.push((labels, Piece { min_time, max_time, samples: PieceSamples::Chunks(chunks) }));
+            let samples = without_deleted(chunks, &deleted, range);
+            selected.push((labels, Piece { min_time, max_time, samples }));
         }
         selected
     }
@@ -122,21 +173,41 @@ impl Block {
         self.index
             .select(matchers)
             .into_iter()
-            .filter_map(|id| self.index.series(id))
-            .filter(|(_, metas)| metas.iter().any(|m| range.overlaps(m.min_time, m.max_time)))
-            .map(|(labels, _)| labels)
+            .filter_map(|id| Some((id, self.index.series(id)?)))
+            .filter(|(id, (_, metas))| !self.live_chunks(*id, metas.clone(), range).0.is_empty())
+            .map(|(_, (labels, _))| labels)
             .collect()
     }
 
-    /// Every series of the block with all its chunks, in label order (for compaction).
-    pub fn all_series(&self) -> impl Iterator<Item = (Labels, Vec<ChunkMeta>)> + '_ {
-        (0..self.index.series_count()).filter_map(|id| self.index.series(id))
+    /// Every series of the block, in label order, as a piece holding all its samples that were
+    /// not deleted (for compaction). Damaged chunks are logged and left out.
+    pub fn all_series(&self) -> impl Iterator<Item = (Labels, Piece)> + '_ {
+        (0..self.index.series_count()).filter_map(|id| {
+            let (labels, metas) = self.index.series(id)?;
+            let (metas, deleted) = self.live_chunks(id, metas, TimeRange::ALL);
+            let (min_time, max_time) = (metas.first()?.min_time, metas.last()?.max_time);
+            let mut chunks = Vec::with_capacity(metas.len());
+            for meta in &metas {
+                match chunks::read_chunk(&self.chunks, meta.offset) {
+                    Ok((encoding, bytes)) => chunks.push(ChunkBytes::Block(encoding, bytes)),
+                    Err(error) => {
+                        warn!(block = self.meta.id, %error, "compaction leaves out a damaged chunk")
+                    }
+                }
+            }
+            let samples = without_deleted(chunks, &deleted, TimeRange::ALL);
+            Some((labels, Piece { min_time, max_time, samples }))
+        })
     }
+}
 
-    pub fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkBytes, ChunkReadError> {
-        chunks::read_chunk(&self.chunks, meta.offset)
-            .map(|(encoding, bytes)| ChunkBytes::Block(encoding, bytes))
+/// Chunks as a piece's samples; with deleted ranges, decoded now and filtered.
+fn without_deleted(chunks: Vec<ChunkBytes>, deleted: &[(i64, i64)], range: TimeRange) -> PieceSamples {
+    if deleted.is_empty() {
+        return PieceSamples::Chunks(chunks);
     }
+    let kept = ChunksIter::within(chunks, range).filter(|s| !tombstones::covers(deleted, s.t));
+    PieceSamples::Samples(kept.collect())
 }
 
 fn map_file(path: &Path) -> std::io::Result<Mmap> {

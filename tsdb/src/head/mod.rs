@@ -14,7 +14,6 @@
 mod read;
 mod series;
 
-
 use std::collections::HashMap;
 
 use argus_model::{
@@ -22,7 +21,7 @@ use argus_model::{
 };
 
 use crate::index::{InternedLabels, Postings, SymbolId, Symbols};
-use crate::querier::{self, ChunkBytes, Piece};
+use crate::querier::ChunkBytes;
 use crate::record::{SamplesRecordBuilder, SeriesRecordBuilder};
 use series::{Appended, MemSeries};
 
@@ -93,8 +92,7 @@ pub(crate) struct SeriesSnapshot {
 impl SeriesSnapshot {
     /// The series' samples within `range`, in time order.
     pub fn samples(&self, range: TimeRange) -> SampleIter {
-        let samples = read::with_late_samples(self.chunks.clone(), self.out_of_order.clone(), range.min, range.max);
-        querier::samples_of(vec![Piece { min_time: range.min, max_time: range.max, samples }], range)
+        read::merged_samples(self.chunks.clone(), self.out_of_order.clone(), range)
     }
 }
 
@@ -153,6 +151,25 @@ impl Head {
         self.series.get(series_ref as usize).is_some_and(|s| !s.labels.is_empty())
     }
 
+    /// Removes the samples within `range` from the series matching `matchers`; returns the refs
+    /// of the series that lost some (a series left without samples stays, empty, until the
+    /// next truncation).
+    pub fn delete(&mut self, matchers: &[argus_model::Matcher], range: TimeRange) -> Vec<u32> {
+        let refs = self.postings.select(&self.symbols, matchers);
+        refs.into_iter().filter(|&r| self.delete_ref(r, range) > 0).collect()
+    }
+
+    /// Removes the samples within `range` from series `series_ref`; returns how many.
+    pub fn delete_ref(&mut self, series_ref: u32, range: TimeRange) -> usize {
+        let Some(series) = self.series.get_mut(series_ref as usize).filter(|s| !s.labels.is_empty()) else {
+            return 0;
+        };
+        let chunks_before = series.chunk_count();
+        let deleted = series.delete(range);
+        self.chunks = self.chunks - chunks_before + series.chunk_count();
+        deleted
+    }
+
     /// Forgets what lies before `before`, now in a block: raises the floor, drops the chunks
     /// that end earlier, and removes the series with no sample left at or after it. Returns
     /// how many series were removed.
@@ -164,7 +181,7 @@ impl Head {
             if series.labels.is_empty() {
                 continue;
             }
-            if series.last_time().is_some_and(|t| t < before) {
+            if series.last_time().is_none_or(|t| t < before) {
                 self.chunks -= series.chunk_count();
                 let labels = std::mem::take(&mut series.labels);
                 *series = MemSeries::new(Box::new([]));

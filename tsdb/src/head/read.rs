@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use argus_model::{Labels, Matcher, Sample, SamplesWanted, SelectHints, TimeRange};
+use argus_model::{Labels, Matcher, Sample, SampleIter, SamplesWanted, SelectHints, TimeRange};
 
 use super::Head;
 use crate::index::SymbolId;
-use crate::querier::{ChunkBytes, Piece, PieceSamples};
+use crate::querier::{ChunkBytes, Piece, PieceSamples, samples_of};
 
 impl Head {
     /// Matching series with samples in `hints.range`, each with the piece of its samples the
@@ -24,9 +24,12 @@ impl Head {
                     SamplesWanted::Latest if let Some(latest) = series.latest_in(range) => {
                         PieceSamples::Latest(latest)
                     }
-                    SamplesWanted::Latest | SamplesWanted::All => {
-                        with_late_samples(series.chunks_in(range), series.out_of_order_in(range), min_time, max_time)
-                    }
+                    SamplesWanted::Latest | SamplesWanted::All => with_late_samples(
+                        series.chunks_in(range),
+                        series.out_of_order_in(range),
+                        min_time,
+                        max_time,
+                    ),
                 };
                 (self.labels_of(series_ref), Piece { min_time, max_time, samples })
             })
@@ -73,8 +76,19 @@ impl Head {
     }
 }
 
+/// A series' samples within `range`: its chunks merged with its out-of-order samples.
+pub(super) fn merged_samples(chunks: Vec<ChunkBytes>, late: Vec<Sample>, range: TimeRange) -> SampleIter {
+    let samples = with_late_samples(chunks, late, range.min, range.max);
+    samples_of(vec![Piece { min_time: range.min, max_time: range.max, samples }], range)
+}
+
 /// A series' chunks, merged with its out-of-order samples when it has some in range.
-pub(super) fn with_late_samples(chunks: Vec<ChunkBytes>, late: Vec<Sample>, min_time: i64, max_time: i64) -> PieceSamples {
+fn with_late_samples(
+    chunks: Vec<ChunkBytes>,
+    late: Vec<Sample>,
+    min_time: i64,
+    max_time: i64,
+) -> PieceSamples {
     let (Some(first), Some(last)) = (late.first(), late.last()) else { return PieceSamples::Chunks(chunks) };
     let late = Piece { min_time: first.t, max_time: last.t, samples: PieceSamples::Samples(late) };
     PieceSamples::Merged(vec![Piece { min_time, max_time, samples: PieceSamples::Chunks(chunks) }, late])
@@ -86,7 +100,6 @@ mod tests {
 
     use super::*;
     use crate::head::WalRecords;
-    use crate::querier::samples_of;
 
     /// Label pairs and sample timestamps of one test series.
     type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);

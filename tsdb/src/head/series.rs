@@ -40,7 +40,14 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub fn new(labels: InternedLabels) -> Self {
-        Self { labels, closed: Vec::new(), open: XorChunk::new(), out_of_order: Vec::new(), first: None, last: None }
+        Self {
+            labels,
+            closed: Vec::new(),
+            open: XorChunk::new(),
+            out_of_order: Vec::new(),
+            first: None,
+            last: None,
+        }
     }
 
     /// Appends a sample. One older than the series' newest is accepted if it is not older
@@ -85,6 +92,28 @@ impl MemSeries {
             None => (Encoding::Xor, Arc::from(full.bytes())),
         };
         self.closed.push(ClosedChunk { encoding, bytes, min_time, max_time });
+    }
+
+    /// Removes the samples within `range`; returns how many there were. The series is rebuilt
+    /// from what is left, so its chunks and ordering state are as if those samples had never
+    /// come.
+    pub fn delete(&mut self, range: TimeRange) -> usize {
+        let all: Vec<Sample> = super::read::merged_samples(
+            self.chunks_in(TimeRange::ALL),
+            self.out_of_order.clone(),
+            TimeRange::ALL,
+        )
+        .collect();
+        let kept: Vec<Sample> = all.iter().copied().filter(|s| !range.contains(s.t)).collect();
+        if kept.len() == all.len() {
+            return 0;
+        }
+        let labels = std::mem::take(&mut self.labels);
+        *self = MemSeries::new(labels);
+        for sample in &kept {
+            self.append(*sample, i64::MIN).expect("kept samples are in order and distinct");
+        }
+        all.len() - kept.len()
     }
 
     /// The sample the series holds at time `t`, if any.
@@ -179,9 +208,7 @@ mod tests {
     use super::*;
 
     fn samples_of(series: &MemSeries, range: TimeRange) -> Vec<(i64, u64)> {
-        ChunksIter::within(series.chunks_in(range), TimeRange::ALL)
-            .map(|s| (s.t, s.v.to_bits()))
-            .collect()
+        ChunksIter::within(series.chunks_in(range), TimeRange::ALL).map(|s| (s.t, s.v.to_bits())).collect()
     }
 
     #[test]
@@ -210,7 +237,11 @@ mod tests {
         for t in 0..300 {
             series.append(Sample::new(t * 10, t as f64), i64::MIN).unwrap();
         }
-        assert_eq!(series.append(Sample::new(50, 5.0), i64::MIN), Ok(Appended::Duplicate), "in a closed chunk");
+        assert_eq!(
+            series.append(Sample::new(50, 5.0), i64::MIN),
+            Ok(Appended::Duplicate),
+            "in a closed chunk"
+        );
         assert_eq!(series.append(Sample::new(2990, 1.0), i64::MIN), Err(RejectReason::DuplicateTimestamp));
         assert_eq!(series.append(Sample::new(55, 1.0), i64::MIN), Ok(Appended::Stored));
         series.drop_before(1200);
