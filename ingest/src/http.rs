@@ -98,12 +98,30 @@ pub(crate) async fn run_blocking(
         .map_err(|join_error| StorageError::new(ErrorKind::Internal, join_error.to_string()))?
 }
 
+/// How a batch reaches the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// Live writes (remote write): too old is refused.
+    Append,
+    /// Bulk imports: old data goes into blocks of its own (`Appendable::import`).
+    Import,
+}
+
 /// Hands a validated batch to the engine and turns the outcome into the response.
-pub(crate) fn store(state: &IngestState, batch: &WriteBatch<'_>, refusals: Refusals) -> Result<StatusCode> {
+pub(crate) fn store(
+    state: &IngestState,
+    batch: &WriteBatch<'_>,
+    refusals: Refusals,
+    write: Write,
+) -> Result<StatusCode> {
     let samples = batch.sample_count() as u64;
     state.metrics.samples_received.fetch_add(samples + refusals.invalid_samples(), Ordering::Relaxed);
     state.metrics.samples_invalid.fetch_add(refusals.invalid_samples(), Ordering::Relaxed);
-    let report = if batch.is_empty() { Default::default() } else { state.storage.append(batch)? };
+    let report = match write {
+        _ if batch.is_empty() => Default::default(),
+        Write::Append => state.storage.append(batch)?,
+        Write::Import => state.storage.import(batch)?,
+    };
     refusals.into_result(&report)?;
     Ok(StatusCode::NO_CONTENT)
 }

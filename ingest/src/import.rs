@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 
 use crate::error::{Error, Result};
 use crate::exposition::{self, ParsedSample};
-use crate::http::{IngestState, read_body, run_blocking, store};
+use crate::http::{IngestState, Write, read_body, run_blocking, store};
 use crate::validate::{Refusals, close_series};
 
 pub(crate) async fn import(State(state): State<IngestState>, request: Request) -> Result<StatusCode> {
@@ -29,7 +29,7 @@ pub(crate) async fn import(State(state): State<IngestState>, request: Request) -
             }
             close_series(&mut batch, state.config.allow_utf8_names, &mut refusals);
         }
-        store(&state, &batch, refusals)
+        store(&state, &batch, refusals, Write::Import)
     })
     .await
 }

@@ -95,6 +95,13 @@ pub trait Appendable: Send + Sync {
     /// `Err` means nothing can be promised about the batch (e.g. the WAL could not be written)
     /// and the sender should retry it; re-appending identical samples is harmless.
     fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError>;
+
+    /// As [`Appendable::append`], for data imported in bulk, which may be far older than what
+    /// live writes may bring: an engine that can stores such samples apart (in blocks of their
+    /// own) instead of refusing them as too old. By default, the same as `append`.
+    fn import(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError> {
+        self.append(batch)
+    }
 }
 
 /// Iterator over a series' samples in time order.

@@ -183,4 +183,3 @@ fn delete_series_answers_as_prometheus_and_clean_tombstones_purges() {
     assert_eq!(series_0(&argus), expected, "after a restart");
     assert_eq!(export(&argus.url(""), "kill_loop").len(), SERIES, "the other series are untouched");
 }
-

@@ -19,12 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argus_model::{
-    AppendReport, Labels, Matcher, Sample, SamplesWanted, SelectHints, Series, TimeRange, WriteBatch,
+    AppendReport, Labels, Matcher, Sample, SamplesWanted, SelectHints, Series, SeriesSamples, TimeRange,
+    WriteBatch,
 };
 use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
+use crate::backfill;
 use crate::block::{self, Block, BlockMeta, BlockWriter, Compaction};
 use crate::compact;
 use crate::config::{FsyncPolicy, TsdbConfig};
@@ -469,6 +471,95 @@ impl Db {
             "deleted series data"
         );
         Ok(head_series + block_series)
+    }
+
+    /// Stores imported series: samples at or after the head's floor go to the head (however
+    /// far behind the newest sample, and out of order), older ones into blocks of their own,
+    /// which compaction merges with the blocks they overlap. Returns once all are durable.
+    pub(crate) fn import(&self, series: Vec<SeriesSamples>, report: &mut AppendReport) -> Result<()> {
+        let _maintenance = self.maintenance.lock();
+        let floor = self.state.lock().head.floor();
+        let (mut old, mut recent) = (Vec::new(), Vec::new());
+        for SeriesSamples { labels, samples } in series {
+            let (before, after): (Vec<Sample>, Vec<Sample>) = samples.into_iter().partition(|s| s.t < floor);
+            if !before.is_empty() {
+                old.push((labels.clone(), before));
+            }
+            if !after.is_empty() {
+                recent.push(SeriesSamples { labels, samples: after });
+            }
+        }
+        if !recent.is_empty() {
+            let batch = WriteBatch::from_series(&recent);
+            let indices: Vec<u32> = (0..batch.len() as u32).collect();
+            let bounds = AppendBounds { too_old: floor, out_of_order: floor };
+            if let Some(lsn) = self.write(&batch, &indices, bounds, report)? {
+                self.wait_durable(lsn)?;
+            }
+        }
+        if !old.is_empty() {
+            self.backfill(old, floor, report)?;
+        }
+        Ok(())
+    }
+
+    /// Writes samples older than the head's floor as level-1 blocks (see `backfill`).
+    fn backfill(
+        &self,
+        series: Vec<(Labels, Vec<Sample>)>,
+        floor: i64,
+        report: &mut AppendReport,
+    ) -> Result<()> {
+        let stored_ranges: Vec<(Labels, TimeRange)> = series
+            .iter()
+            .filter_map(|(labels, samples)| {
+                let min = samples.iter().map(|s| s.t).min()?;
+                let max = samples.iter().map(|s| s.t).max()?;
+                Some((labels.clone(), TimeRange::new(min, max)))
+            })
+            .collect();
+        let stored = self.stored_samples(&stored_ranges);
+        let resolved = backfill::resolve(series, |labels, t| {
+            stored.get(labels).and_then(|samples| samples.get(&t)).copied()
+        });
+        for (labels, sample, reason) in resolved.refused {
+            report.reject(reason, &labels.as_refs(), sample.t);
+        }
+        report.accepted += resolved.resent + resolved.kept.iter().map(|(_, s)| s.len() as u64).sum::<u64>();
+        let io =
+            |source| Error::Io { action: "writing backfill block in", path: self.blocks_dir.clone(), source };
+        for planned in backfill::into_blocks(resolved.kept, self.block_range, floor) {
+            let compaction = Compaction { level: 1, parents: Vec::new() };
+            let mut writer =
+                BlockWriter::create(&self.blocks_dir, planned.min_time, planned.max_time, compaction)
+                    .map_err(io)?;
+            for (labels, samples) in planned.series {
+                writer.add_series(labels, samples.into_iter()).map_err(io)?;
+            }
+            if let Some(meta) = writer.finish().map_err(io)? {
+                info!(
+                    shard = self.shard,
+                    block = meta.id,
+                    samples = meta.stats.samples,
+                    "wrote backfill block"
+                );
+                self.add_block(&meta, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the shard already stores of each series in its range, by time.
+    fn stored_samples(&self, wanted: &[(Labels, TimeRange)]) -> HashMap<Labels, HashMap<i64, f64>> {
+        let mut stored = HashMap::new();
+        for (labels, range) in wanted {
+            let matchers: Vec<Matcher> = labels.iter().map(|l| Matcher::equal(&*l.name, &*l.value)).collect();
+            let hints = SelectHints { range: *range, samples: SamplesWanted::All };
+            for series in self.select(&matchers, hints).into_iter().filter(|s| s.labels == *labels) {
+                stored.insert(series.labels, series.samples.map(|s| (s.t, s.v)).collect());
+            }
+        }
+        stored
     }
 
     pub(crate) fn wal_stats(&self) -> argus_wal::WalStats {

@@ -12,6 +12,7 @@
 //!
 //! Not yet here: out-of-order windows, deletion, backfill into blocks.
 
+mod backfill;
 mod block;
 pub mod chunk;
 mod compact;

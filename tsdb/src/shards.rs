@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use argus_model::{
-    AppendReport, Appendable, Matcher, Queryable, RejectReason, SelectHints, Series, StorageError, TimeRange,
-    WriteBatch,
+    AppendReport, Appendable, Labels, Matcher, Queryable, RejectReason, SelectHints, Series, SeriesSamples,
+    StorageError, TimeRange, WriteBatch,
 };
 use tracing::warn;
 
@@ -225,6 +225,32 @@ impl Shards {
         }
     }
 
+    /// Imports a batch shard by shard: what the heads can take goes there, older samples into
+    /// backfill blocks (`Db::import`).
+    fn import_batch(&self, batch: &WriteBatch<'_>) -> Result<AppendReport> {
+        let mut per_shard: Vec<Vec<SeriesSamples>> = (0..self.dbs.len()).map(|_| Vec::new()).collect();
+        for series in batch.iter() {
+            per_shard[self.shard_of(series.hash)].push(SeriesSamples {
+                labels: Labels::from_sorted_refs(series.labels),
+                samples: series.samples.to_vec(),
+            });
+        }
+        let mut report = AppendReport::default();
+        for (db, series) in self.dbs.iter().zip(per_shard) {
+            if series.is_empty() {
+                continue;
+            }
+            db.import(series, &mut report)?;
+            if let Some(max) = db.max_time() {
+                self.max_time.fetch_max(max, Ordering::Relaxed);
+            }
+        }
+        for reason in RejectReason::ALL {
+            self.metrics.add_rejected(reason, report.rejected_count(reason));
+        }
+        Ok(report)
+    }
+
     fn append_batch(&self, batch: &WriteBatch<'_>) -> Result<AppendReport> {
         let mut per_shard: Vec<Vec<u32>> = (0..self.dbs.len()).map(|_| Vec::new()).collect();
         for (index, series) in batch.iter().enumerate() {
@@ -268,6 +294,10 @@ fn shard_count(dir: &Path, config: &TsdbConfig) -> Result<usize> {
 impl Appendable for Shards {
     fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError> {
         Ok(self.append_batch(batch)?)
+    }
+
+    fn import(&self, batch: &WriteBatch<'_>) -> Result<AppendReport, StorageError> {
+        Ok(self.import_batch(batch)?)
     }
 }
 

@@ -317,3 +317,54 @@ fn deleted_samples_vanish_at_once_survive_a_restart_and_are_purged_by_compaction
     let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction and a restart");
 }
+
+#[test]
+fn imports_older_than_the_head_land_in_blocks_of_their_own_and_merge_on_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let mut expected = write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    use argus_model::RejectReason::{DuplicateTimestamp, TooOld};
+    let old = Labels::from_pairs([("__name__", "m"), ("i", "backfilled")]).unwrap();
+    let import = vec![
+        // A new series: hours before the head, and into it.
+        SeriesSamples {
+            labels: old.clone(),
+            samples: (10..140).step_by(10).map(|m| Sample::new(m * MINUTE, m as f64)).collect(),
+        },
+        // An existing series: a new time inside a block, a conflict, a resend.
+        SeriesSamples {
+            labels: labels(0),
+            samples: vec![
+                Sample::new(30 * MINUTE + 30_000, 7.0),
+                Sample::new(31 * MINUTE, 9.0),
+                Sample::new(32 * MINUTE, value(0, 32)),
+            ],
+        },
+    ];
+    let live = shards.append(&WriteBatch::from_series(&import)).unwrap();
+    assert!(live.rejected_count(TooOld) > 0, "live writes refuse what imports take");
+    let report = shards.import(&WriteBatch::from_series(&import)).unwrap();
+    assert_eq!(report.rejected_count(DuplicateTimestamp), 1, "9.0 where another value is stored");
+    assert_eq!(report.accepted, 13 + 2);
+    expected.insert(old.clone(), (10..140).step_by(10).map(|m| (m * MINUTE, (m as f64).to_bits())).collect());
+    let first = expected.get_mut(&labels(0)).unwrap();
+    first.insert(31, (30 * MINUTE + 30_000, 7f64.to_bits()));
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "right after the import");
+
+    drop(shards);
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after a restart");
+    shards.maintain().unwrap();
+    assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction");
+    let mut spans: Vec<(i64, i64)> = block_dirs(dir.path())
+        .iter()
+        .map(|d| {
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(d.join("meta.json")).unwrap()).unwrap()
+        })
+        .map(|m| (m["min_time"].as_i64().unwrap(), m["max_time"].as_i64().unwrap()))
+        .collect();
+    spans.sort();
+    spans.dedup();
+    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "overlapping blocks were merged: {spans:?}");
+}

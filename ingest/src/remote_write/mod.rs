@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 
 use crate::error::Result;
-use crate::http::{IngestState, header_str, read_body, run_blocking, store};
+use crate::http::{IngestState, Write, header_str, read_body, run_blocking, store};
 use crate::validate::Refusals;
 
 pub(crate) async fn write(State(state): State<IngestState>, request: Request) -> Result<StatusCode> {
@@ -26,7 +26,7 @@ pub(crate) async fn write(State(state): State<IngestState>, request: Request) ->
         let mut batch = WriteBatch::new();
         let mut refusals = Refusals::default();
         decode::decode_into(&raw, &mut batch, state.config.allow_utf8_names, &mut refusals)?;
-        store(&state, &batch, refusals)
+        store(&state, &batch, refusals, Write::Append)
     })
     .await
 }
