@@ -18,7 +18,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, Timestamp, is_stale_nan, stale_nan};
 pub use storage::{
     AppendReport, Appendable, Queryable, RejectReason, Rejection, SampleIter, SamplesWanted, SelectHints,
-    Series, SeriesSamples,
+    Selection, Series, SeriesSamples,
 };
 pub use time::TimeRange;
 pub use write::{BatchSeries, LabelRef, WriteBatch};

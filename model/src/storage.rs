@@ -119,6 +119,14 @@ impl fmt::Debug for Series {
     }
 }
 
+/// What [`Queryable::select`] found: the series, and warnings about data it could not read
+/// (a damaged block or chunk), which queries pass on to their callers.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub series: Vec<Series>,
+    pub warnings: Vec<String>,
+}
+
 /// What a caller of [`Queryable::select`] wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SelectHints {
@@ -146,7 +154,7 @@ pub enum SamplesWanted {
 pub trait Queryable: Send + Sync {
     /// Series matching every matcher (a missing label matches as `""`), in no particular order
     /// (callers that need an order sort; PromQL does not).
-    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError>;
+    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Selection, StorageError>;
 
     /// Sorted label names of the series that match `matchers` (all series when empty) and have
     /// samples in `range`.

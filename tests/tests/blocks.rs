@@ -183,3 +183,30 @@ fn delete_series_answers_as_prometheus_and_clean_tombstones_purges() {
     assert_eq!(series_0(&argus), expected, "after a restart");
     assert_eq!(export(&argus.url(""), "kill_loop").len(), SERIES, "the other series are untouched");
 }
+
+#[test]
+fn queries_over_a_damaged_chunk_answer_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let argus = start(dir.path());
+    write_until(&argus.url(""), 0, |step| step == 30);
+    assert_eq!(client().post(argus.url("/api/v1/admin/tsdb/flush")).send().unwrap().status(), 204);
+    assert!(argus.terminate());
+    let blocks = dir.path().join("data/tsdb/shard-000/blocks");
+    let block = std::fs::read_dir(&blocks).unwrap().next().unwrap().unwrap().path();
+    let chunks = block.join("chunks");
+    let mut bytes = std::fs::read(&chunks).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&chunks, bytes).unwrap();
+
+    let argus = start(dir.path());
+    let end = ((T0 + 30 * STEP_MS) / 1000).to_string();
+    let body = argus_tests::client::api_get(
+        &argus.url(""),
+        "/api/v1/query",
+        &[("query", "count(count_over_time(kill_loop[1h]))"), ("time", &end)],
+    );
+    let warnings = body["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("checksum")), "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], SERIES.to_string(), "every series still answers");
+}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argus_model::{
-    AppendReport, Labels, Matcher, Sample, SamplesWanted, SelectHints, Series, SeriesSamples, TimeRange,
+    AppendReport, Labels, Matcher, Sample, SamplesWanted, SelectHints, Selection, SeriesSamples, TimeRange,
     WriteBatch,
 };
 use argus_wal::{Lsn, SyncPolicy, Wal, WalOptions};
@@ -50,6 +50,8 @@ pub(crate) struct Db {
     state: Mutex<Shard>,
     /// Blocks in time order; replaced as a whole, so a reader's clone stays consistent.
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    /// Blocks that failed to open: every query is warned that their data is missing.
+    skipped_blocks: Vec<String>,
     blocks_dir: PathBuf,
     /// Held by one maintenance step (cut, compaction, retention) at a time.
     maintenance: Mutex<()>,
@@ -82,11 +84,8 @@ impl Db {
     ) -> Result<Db> {
         let started = Instant::now();
         let blocks_dir = dir.join("blocks");
-        let blocks = block::open_all(&blocks_dir).map_err(|source| Error::Io {
-            action: "opening blocks in",
-            path: blocks_dir.clone(),
-            source,
-        })?;
+        let block::OpenedBlocks { blocks, skipped } = block::open_all(&blocks_dir)
+            .map_err(|source| Error::Io { action: "opening blocks in", path: blocks_dir.clone(), source })?;
         let mut head = Head::default();
         // Samples before the end of the newest block were written there; the WAL may still
         // hold them when a crash came between writing the block and the checkpoint.
@@ -115,6 +114,7 @@ impl Db {
             shard,
             state: Mutex::new(Shard { head, records: WalRecords::default() }),
             blocks: RwLock::new(Arc::new(blocks)),
+            skipped_blocks: skipped,
             blocks_dir,
             maintenance: Mutex::new(()),
             block_range,
@@ -169,27 +169,27 @@ impl Db {
     }
 
     /// Series matching `matchers` with samples in range, from the blocks and the head, each
-    /// series once.
-    pub(crate) fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Vec<Series> {
+    /// series once, with warnings about damaged data that had to be left out.
+    pub(crate) fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Selection {
         let blocks = self.blocks();
         let head = self.state.lock().head.select(matchers, hints);
         let range = hints.range;
         let latest_only = hints.samples == SamplesWanted::Latest;
+        let mut warnings = self.skipped_blocks.clone();
         let overlapping: Vec<&Arc<Block>> =
             blocks.iter().filter(|b| b.meta().overlaps(range.min, range.max)).collect();
         if overlapping.is_empty() {
-            return querier::single_source(head, range);
+            return Selection { series: querier::single_source(head, range), warnings };
         }
         let mut pieces = Vec::new();
-        let mut damaged = Vec::new();
         for block in overlapping {
-            pieces.extend(block.select(matchers, range, hints.samples, &mut damaged));
+            pieces.extend(block.select(matchers, range, hints.samples, &mut warnings));
         }
-        for damage in &damaged {
+        for damage in &warnings[self.skipped_blocks.len()..] {
             warn!(shard = self.shard, %damage, "skipping damaged block data");
         }
         pieces.extend(head);
-        querier::join(pieces, range, latest_only)
+        Selection { series: querier::join(pieces, range, latest_only), warnings }
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
@@ -555,7 +555,7 @@ impl Db {
         for (labels, range) in wanted {
             let matchers: Vec<Matcher> = labels.iter().map(|l| Matcher::equal(&*l.name, &*l.value)).collect();
             let hints = SelectHints { range: *range, samples: SamplesWanted::All };
-            for series in self.select(&matchers, hints).into_iter().filter(|s| s.labels == *labels) {
+            for series in self.select(&matchers, hints).series.into_iter().filter(|s| s.labels == *labels) {
                 stored.insert(series.labels, series.samples.map(|s| (s.t, s.v)).collect());
             }
         }

@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use argus_model::{
-    AppendReport, Appendable, Labels, Matcher, Queryable, RejectReason, SelectHints, Series, SeriesSamples,
-    StorageError, TimeRange, WriteBatch,
+    AppendReport, Appendable, Labels, Matcher, Queryable, RejectReason, SelectHints, Selection,
+    SeriesSamples, StorageError, TimeRange, WriteBatch,
 };
 use tracing::warn;
 
@@ -302,8 +302,14 @@ impl Appendable for Shards {
 }
 
 impl Queryable for Shards {
-    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<Series>, StorageError> {
-        Ok(self.dbs.iter().flat_map(|db| db.select(matchers, hints)).collect())
+    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Selection, StorageError> {
+        let mut selection = Selection::default();
+        for db in &self.dbs {
+            let Selection { series, warnings } = db.select(matchers, hints);
+            selection.series.extend(series);
+            selection.warnings.extend(warnings);
+        }
+        Ok(selection)
     }
 
     fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>, StorageError> {

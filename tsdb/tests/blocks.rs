@@ -65,7 +65,7 @@ fn write_minutes(shards: &Shards, from: i64, to: i64) -> Stored {
 fn read(shards: &Shards, range: TimeRange) -> Stored {
     let hints = SelectHints { range, samples: SamplesWanted::All };
     let mut stored = Stored::new();
-    for series in shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap() {
+    for series in shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap().series {
         let samples: Vec<(i64, u64)> = series.samples.map(|x| (x.t, x.v.to_bits())).collect();
         assert!(stored.insert(series.labels, samples).is_none(), "a series was returned twice");
     }
@@ -252,6 +252,9 @@ fn a_damaged_chunk_costs_only_its_own_samples() {
     let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
     let read_back = read(&shards, TimeRange::ALL);
     assert_eq!(read_back.len(), SERIES, "every series is still there");
+    let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
+    let warnings = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap().warnings;
+    assert!(warnings.iter().any(|w| w.contains("checksum")), "queries are told: {warnings:?}");
     let missing: usize = written.iter().map(|(l, s)| s.len() - read_back[l].len()).sum();
     assert!(missing > 0 && missing <= 120, "one chunk's samples are lost, no more: {missing}");
     for (labels, samples) in &read_back {
@@ -367,4 +370,29 @@ fn imports_older_than_the_head_land_in_blocks_of_their_own_and_merge_on_compacti
     spans.sort();
     spans.dedup();
     assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "overlapping blocks were merged: {spans:?}");
+}
+
+#[test]
+fn a_block_that_cannot_be_opened_is_skipped_and_every_query_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    shards.close().unwrap();
+    let damaged = &block_dirs(dir.path())[0];
+    let index = damaged.join("index");
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&index, bytes).unwrap();
+
+    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
+    let selection = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap();
+    assert!(
+        selection.warnings.iter().any(|w| w.contains("skipped a damaged block")),
+        "{:?}",
+        selection.warnings
+    );
+    assert_eq!(selection.series.len(), SERIES, "the other blocks and the head still answer");
+    assert!(damaged.exists(), "a damaged block is kept for the operator, not deleted");
 }

@@ -24,6 +24,7 @@ fn everything(shards: &Shards) -> Stored {
     shards
         .select(&[any_name], hints)
         .unwrap()
+        .series
         .into_iter()
         .map(|s| (s.labels, s.samples.map(|x| (x.t, x.v.to_bits())).collect()))
         .collect()

@@ -40,7 +40,7 @@ pub async fn export(
         // A series matched by several selectors is exported once.
         let mut by_labels = BTreeMap::new();
         for matchers in &selectors {
-            for series in storage.select(matchers, hints)? {
+            for series in storage.select(matchers, hints)?.series {
                 by_labels.entry(series.labels.clone()).or_insert(series);
             }
         }

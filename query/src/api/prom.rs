@@ -27,7 +27,11 @@ pub struct Success<T> {
 
 impl<T> Success<T> {
     pub(super) fn new(data: T) -> Self {
-        Self { status: "success", data, warnings: Vec::new() }
+        Self::with_warnings(data, Vec::new())
+    }
+
+    pub(super) fn with_warnings(data: T, warnings: Vec<String>) -> Self {
+        Self { status: "success", data, warnings }
     }
 }
 
@@ -69,15 +73,19 @@ pub async fn series(
     let hints = SelectHints { range: params.time_range()?, samples: SamplesWanted::None };
     let limit = params.limit()?;
     let storage = state.storage.clone();
-    let label_sets = blocking(move || {
-        let mut all = BTreeSet::new();
+    let (label_sets, warnings) = blocking(move || {
+        let (mut all, mut warnings) = (BTreeSet::new(), Vec::new());
         for matchers in &selectors {
-            all.extend(storage.select(matchers, hints)?.into_iter().map(|s| s.labels));
+            let selection = storage.select(matchers, hints)?;
+            all.extend(selection.series.into_iter().map(|s| s.labels));
+            warnings.extend(selection.warnings);
         }
-        Ok::<_, StorageError>(all)
+        Ok::<_, StorageError>((all, warnings))
     })
     .await?;
-    Ok(Json(limited(label_sets.into_iter().collect(), limit)))
+    let mut success = limited(label_sets.into_iter().collect(), limit);
+    success.warnings.extend(warnings);
+    Ok(Json(success))
 }
 
 pub async fn labels(

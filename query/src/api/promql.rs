@@ -15,6 +15,7 @@ use super::QueryState;
 use super::error::ApiError;
 use super::params::{Params, parse_time};
 use super::prom::{Success, blocking};
+use crate::promql::Evaluated;
 use crate::promql::value::{PromFloat, Value};
 
 pub async fn query(
@@ -83,9 +84,10 @@ fn timeout(params: &Params) -> Result<Duration, ApiError> {
 }
 
 /// The response body of a successful query, serialized straight from the engine's value.
-fn success_body(value: &Value) -> Result<Vec<u8>, ApiError> {
+fn success_body(evaluated: &Evaluated) -> Result<Vec<u8>, ApiError> {
+    let value = &evaluated.value;
     let data = QueryData { result_type: value.type_name(), result: QueryResult(value) };
-    serde_json::to_vec(&Success::new(data))
+    serde_json::to_vec(&Success::with_warnings(data, evaluated.warnings.clone()))
         .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("encoding the result: {e}") })
 }
 

@@ -62,29 +62,30 @@ impl Engine {
 
     /// Evaluates `query` at `time` (ms).
     pub fn instant(&self, query: &str, time: i64) -> Result<Value> {
-        self.instant_within(query, time, self.options.timeout)
+        self.instant_within(query, time, self.options.timeout).map(|evaluated| evaluated.value)
     }
 
-    /// [`Engine::instant`] with a timeout shorter than the engine's.
-    pub fn instant_within(&self, query: &str, time: i64, timeout: Duration) -> Result<Value> {
+    /// [`Engine::instant`] with a timeout shorter than the engine's, and the warnings.
+    pub fn instant_within(&self, query: &str, time: i64, timeout: Duration) -> Result<Evaluated> {
         let expr = parse(query)?;
         let deadline = Instant::now() + timeout.min(self.options.timeout);
         let mut evaluator =
             Evaluator::new(self.storage.as_ref(), &self.options, &expr, (time, time, 0), deadline)?;
-        Ok(match evaluator.eval(&expr, time)? {
+        let value = match evaluator.eval(&expr, time)? {
             // Results carry the evaluation time, not the time of the samples they came from.
             Value::Vector(vector) => Value::Vector(finish_vector(vector, time)?),
             Value::Matrix(matrix) => Value::Matrix(finish_matrix(matrix)?),
             other => other,
-        })
+        };
+        Ok(Evaluated { value, warnings: evaluator.take_warnings() })
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive) into a matrix.
     pub fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Value> {
-        self.range_within(query, start, end, step, self.options.timeout)
+        self.range_within(query, start, end, step, self.options.timeout).map(|evaluated| evaluated.value)
     }
 
-    /// [`Engine::range`] with a timeout shorter than the engine's.
+    /// [`Engine::range`] with a timeout shorter than the engine's, and the warnings.
     pub fn range_within(
         &self,
         query: &str,
@@ -92,7 +93,7 @@ impl Engine {
         end: i64,
         step: i64,
         timeout: Duration,
-    ) -> Result<Value> {
+    ) -> Result<Evaluated> {
         if step <= 0 {
             return Err(Error::BadData(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer"
@@ -142,8 +143,15 @@ impl Engine {
         }
         let mut matrix = matrix.series;
         matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Value::Matrix(matrix))
+        Ok(Evaluated { value: Value::Matrix(matrix), warnings: evaluator.take_warnings() })
     }
+}
+
+/// A query's result and the warnings to pass on (data storage could not read).
+#[derive(Debug)]
+pub struct Evaluated {
+    pub value: Value,
+    pub warnings: Vec<String>,
 }
 
 /// A range query's result, gathered step by step.

@@ -218,12 +218,19 @@ fn map_file(path: &Path) -> std::io::Result<Mmap> {
     unsafe { Mmap::map(&file) }
 }
 
+/// The blocks of a shard that opened, in time order, and what was wrong with those that did
+/// not.
+pub(crate) struct OpenedBlocks {
+    pub blocks: Vec<Arc<Block>>,
+    pub skipped: Vec<String>,
+}
+
 /// Opens every block under `dir`: unfinished `.tmp` directories are removed, blocks that a
 /// later block replaced (a crash between compaction and cleanup) are deleted, and a block that
-/// fails to open is logged and skipped, never fatal. Returned in time order.
-pub(crate) fn open_all(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
+/// fails to open is logged and skipped, never fatal.
+pub(crate) fn open_all(dir: &Path) -> std::io::Result<OpenedBlocks> {
     std::fs::create_dir_all(dir)?;
-    let mut blocks = Vec::new();
+    let (mut blocks, mut skipped) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
@@ -238,7 +245,10 @@ pub(crate) fn open_all(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
         }
         match Block::open(&path) {
             Ok(block) => blocks.push(Arc::new(block)),
-            Err(error) => warn!(%error, "skipping a block that cannot be opened"),
+            Err(error) => {
+                warn!(%error, "skipping a block that cannot be opened");
+                skipped.push(format!("skipped a damaged block: {error}"));
+            }
         }
     }
     let replaced: std::collections::HashSet<String> =
@@ -250,5 +260,5 @@ pub(crate) fn open_all(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
         std::fs::remove_dir_all(&block.dir)?;
     }
     live.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-    Ok(live)
+    Ok(OpenedBlocks { blocks: live, skipped })
 }

@@ -73,6 +73,8 @@ pub(super) struct Evaluator<'a> {
     streams: RefCell<HashMap<usize, Vec<Series>>>,
     /// Samples loaded so far against `max_samples`, and the deadline.
     budget: Budget,
+    /// What storage could not read (damaged data left out), for the response's warnings.
+    warnings: Vec<String>,
 }
 
 /// The map key of a selector node.
@@ -104,13 +106,15 @@ impl<'a> Evaluator<'a> {
             on_grid: HashMap::new(),
             streams: RefCell::default(),
             budget: Budget::new(options.max_samples, deadline),
+            warnings: Vec::new(),
         };
         let mut plan = Plan::default();
         evaluator.plan(expr, start, end, false, &mut plan);
         for (key, (selector, min, max)) in plan.windows {
             let wanted =
                 if plan.latest_only.contains(&key) { SamplesWanted::Latest } else { SamplesWanted::All };
-            let selected = select(storage, selector, TimeRange::new(min, max), wanted)?;
+            let selected =
+                select(storage, selector, TimeRange::new(min, max), wanted, &mut evaluator.warnings)?;
             if plan.streamable.contains(&key) {
                 evaluator.streams.get_mut().insert(key, selected);
             } else {
@@ -192,6 +196,11 @@ impl<'a> Evaluator<'a> {
     /// The time a node reads when evaluated at `t`.
     fn effective_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
         self.at_time(at).unwrap_or(t) - offset_ms(offset)
+    }
+
+    /// The warnings gathered while selecting data.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Evaluates `expr` at `t` (ms).
@@ -498,6 +507,7 @@ fn select(
     vs: &VectorSelector,
     range: TimeRange,
     samples: SamplesWanted,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Series>> {
     let hints = SelectHints { range, samples };
     let mut alternatives = Vec::new();
@@ -508,14 +518,23 @@ fn select(
             alternatives.push(convert_matchers(vs, group)?);
         }
     }
+    let mut select_one = |matchers: &[Matcher]| -> Result<Vec<Series>> {
+        let selection = storage.select(matchers, hints)?;
+        for warning in selection.warnings {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        Ok(selection.series)
+    };
     if alternatives.len() == 1 {
-        return Ok(storage.select(&alternatives[0], hints)?);
+        return select_one(&alternatives[0]);
     }
     // A series matched by several `or` alternatives is fetched once.
     let mut seen: HashSet<Labels> = HashSet::new();
     let mut selected = Vec::new();
     for matchers in alternatives {
-        for series in storage.select(&matchers, hints)? {
+        for series in select_one(&matchers)? {
             if seen.insert(series.labels.clone()) {
                 selected.push(series);
             }
