@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod config;
+mod memory;
 mod metrics;
 mod server;
 

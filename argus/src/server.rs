@@ -3,6 +3,7 @@
 //! stops maintenance and closes the WAL.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use argus_ingest::IngestState;
@@ -14,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::admin;
 use crate::config::Config;
+use crate::memory;
 use crate::metrics::{self, HttpMetrics, MetricsSources};
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -24,6 +26,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening the time-series engine in {}", config.tsdb_dir().display()))?;
     let storage = Arc::new(storage);
     let maintenance = Shards::start_maintenance(&storage, config.storage.tsdb.compaction_interval.0);
+    memory::release_freed_memory_every(Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

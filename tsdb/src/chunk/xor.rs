@@ -107,7 +107,13 @@ impl XorChunk {
     pub fn new() -> Self {
         // A regular 120-sample chunk usually encodes in well under 128 bytes, so reserving that
         // much up front spares the hot append path most reallocations (Prometheus does the same).
-        let mut bytes = Vec::with_capacity(128);
+        Self::with_capacity(128)
+    }
+
+    /// An empty chunk with room for `bytes` bytes, for a series whose previous chunk says how
+    /// large the next one will be: no reallocation on the way, and no doubling's slack.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut bytes = Vec::with_capacity(bytes.max(HEADER_LEN));
         bytes.extend_from_slice(&[0; HEADER_LEN]);
         Self {
             stream: BitWriter::with_prefix(bytes),

@@ -82,7 +82,9 @@ impl MemSeries {
     }
 
     fn cut_chunk(&mut self) {
-        let full = std::mem::take(&mut self.open);
+        // The next chunk will most likely be about as large as this one, plus some room.
+        let expected = self.open.bytes().len() + self.open.bytes().len() / 16;
+        let full = std::mem::replace(&mut self.open, XorChunk::with_capacity(expected));
         let (Some(min_time), Some(max_time)) = (full.first_time(), full.last_time()) else {
             return;
         };

@@ -1,0 +1,37 @@
+//! Giving memory the process freed back to the operating system.
+//!
+//! glibc's allocator keeps freed memory in its arenas (one per thread that allocates, up to
+//! eight per core) for reuse. Ingest frees large request buffers on many threads, so without
+//! help the server holds on to far more memory than it uses: measured on the benchmark
+//! workload, 60–90 MB of about 300 MB resident. `malloc_trim` hands the free pages of every arena
+//! back; once a second it costs a few milliseconds of one core.
+
+use std::time::Duration;
+
+/// Starts a background thread that returns freed memory to the OS every `interval`, for as
+/// long as the process runs. Does nothing where the allocator is not glibc's.
+pub fn release_freed_memory_every(interval: Duration) {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        std::thread::Builder::new()
+            .name("argus-memory-release".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(interval);
+                    release_freed_memory();
+                }
+            })
+            .expect("spawning the memory release thread");
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists; any thread may
+    // call it at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_memory() {}
