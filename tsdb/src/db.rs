@@ -8,10 +8,12 @@
 //! Maintenance runs beside writes and reads, one step at a time (the shard's maintenance lock
 //! keeps steps apart): [`Db::cut_head`] writes the head's oldest block range as a block, then
 //! truncates the head and checkpoints the WAL; [`Db::compact`] merges blocks as
-//! `compact::plan` says; [`Db::drop_blocks`] carries out retention. The shard lock is held only
-//! to snapshot the head and to truncate it, never while writing files. Reads take the list of
-//! blocks and the head at one moment; a block replaced meanwhile stays readable until its last
-//! reader lets it go.
+//! `compact::plan` says, or rewrites one to purge deletions; [`Db::drop_blocks`] carries out
+//! retention; [`Db::delete`] and [`Db::import`] (backfill into blocks) take the same lock, so
+//! none of them sees a block half done by another. The shard lock is held only to snapshot
+//! the head and to truncate it, never while writing files. Reads take the list of blocks and
+//! the head at one moment; a block replaced meanwhile stays readable until its last reader
+//! lets it go.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

@@ -104,9 +104,8 @@ impl Shards {
     pub fn flush(&self) -> Result<()> {
         for db in &self.dbs {
             while db.flush_head()? {}
-            while db.compact()? {}
         }
-        Ok(())
+        self.clean_tombstones()
     }
 
     /// Deletes the samples within `range` of the series matching any of `selectors` (each a
@@ -122,7 +121,8 @@ impl Shards {
         Ok(affected)
     }
 
-    /// Compacts until no block holds deleted data (Prometheus's clean_tombstones).
+    /// Compacts every shard until there is nothing left to merge and no block holds deleted
+    /// data (Prometheus's clean_tombstones).
     pub fn clean_tombstones(&self) -> Result<()> {
         for db in &self.dbs {
             while db.compact()? {}
