@@ -52,6 +52,12 @@ enum StringMatch {
     Any,
     NonEmpty,
     Regex(Regex),
+    /// A regex whose matches all start with `prefix`: the cheap test runs first and rejects
+    /// most values (`host-0000[0-9]:9100` against thousands of hosts) without the regex.
+    PrefixedRegex {
+        prefix: String,
+        regex: Regex,
+    },
 }
 
 impl StringMatch {
@@ -63,6 +69,9 @@ impl StringMatch {
             StringMatch::Any => true,
             StringMatch::NonEmpty => !s.is_empty(),
             StringMatch::Regex(re) => re.is_match(s),
+            StringMatch::PrefixedRegex { prefix, regex } => {
+                s.starts_with(prefix.as_str()) && regex.is_match(s)
+            }
         }
     }
 
@@ -70,9 +79,12 @@ impl StringMatch {
         if let Some(fast) = Self::regex_fast_path(pattern) {
             return Ok(fast);
         }
-        crate::regex::compile_anchored(pattern)
-            .map(StringMatch::Regex)
-            .map_err(|source| MatcherError { pattern: pattern.to_string(), source })
+        let regex = crate::regex::compile_anchored(pattern)
+            .map_err(|source| MatcherError { pattern: pattern.to_string(), source })?;
+        Ok(match literal_prefix(pattern) {
+            prefix if prefix.is_empty() => StringMatch::Regex(regex),
+            prefix => StringMatch::PrefixedRegex { prefix, regex },
+        })
     }
 
     fn regex_fast_path(pattern: &str) -> Option<Self> {
@@ -99,6 +111,27 @@ impl StringMatch {
         }
         None
     }
+}
+
+/// The literal text every match of `pattern` starts with: its leading characters up to the
+/// first one that is a metacharacter or quantified. Empty when the pattern has an alternation
+/// anywhere (a conservative rule: `a|b` has no common prefix).
+fn literal_prefix(pattern: &str) -> String {
+    if pattern.contains('|') {
+        return String::new();
+    }
+    // Outside a class, these are the characters that are not themselves (`-`, `&` and `~`
+    // are special only inside brackets, `#` only after a flag group, which starts with `(`).
+    let special =
+        |c: char| matches!(c, '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$');
+    let chars: Vec<char> = pattern.chars().collect();
+    let quantifier = |c: Option<&char>| matches!(c, Some('?' | '*' | '+' | '{'));
+    chars
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &c)| !special(c) && !quantifier(chars.get(i + 1)))
+        .map(|(_, &c)| c)
+        .collect()
 }
 
 /// One label matcher, e.g. `job=~"api|web"`.
@@ -179,6 +212,22 @@ mod tests {
         assert!(m(MatchOp::NotEqual, "a").matches("b"));
         assert!(m(MatchOp::NotEqual, "a").matches_empty());
         assert!(m(MatchOp::Equal, "").matches_empty());
+    }
+
+    #[test]
+    fn literal_prefixes_stop_at_metacharacters_quantifiers_and_alternations() {
+        assert_eq!(literal_prefix("host-0000[0-9]:9100"), "host-0000");
+        assert_eq!(literal_prefix("host-00[0-9]{3}:9100"), "host-00");
+        assert_eq!(literal_prefix("eth.+"), "eth");
+        assert_eq!(literal_prefix("abc*"), "ab", "c may be absent");
+        assert_eq!(literal_prefix("ab{2}"), "a");
+        assert_eq!(literal_prefix("a|ab"), "");
+        assert_eq!(literal_prefix("(?i)abc"), "");
+        let hosts = m(MatchOp::RegexMatch, "host-0000[0-9]:9100");
+        assert!(hosts.matches("host-00007:9100") && !hosts.matches("host-00017:9100"));
+        assert!(
+            !m(MatchOp::RegexMatch, "abc*").matches("abx") && m(MatchOp::RegexMatch, "abc*").matches("ab")
+        );
     }
 
     #[test]

@@ -243,15 +243,14 @@ impl Db {
         })
     }
 
-    /// Cuts the head's oldest block range, or what it holds of it up to its newest sample, into
-    /// a block whatever the head spans; returns false once the head is empty. Afterwards
-    /// samples up to the newest one cut are refused as too old.
+    /// Cuts up to a block range of the head, from its oldest sample, into a block whatever
+    /// the head spans; returns false once the head is empty. Afterwards samples up to the
+    /// newest one cut are refused as too old. Unlike regular cuts, the block is not aligned to
+    /// the block range: a head of less than a block range that straddles a boundary becomes one
+    /// block, not two with an index each (compaction handles unaligned blocks).
     pub(crate) fn flush_head(&self) -> Result<bool> {
         let range = self.block_range;
-        self.cut(|min, max, floor| {
-            let start = min.div_euclid(range) * range;
-            Some((start.max(floor), (start + range).min(max.saturating_add(1))))
-        })
+        self.cut(|min, max, _| Some((min, min.saturating_add(range).min(max.saturating_add(1)))))
     }
 
     /// Writes the head's samples in the window `choose(head min, head max, head floor)`

@@ -435,14 +435,14 @@ mod tests {
             &[series(&[("__name__", "a")], &samples), series(&[("__name__", "b")], &samples[..5])],
             0,
         );
-        assert_eq!(head.chunk_count(), 3 + 1, "120 + 120 + 10 samples, and 5");
+        assert_eq!(head.chunk_count(), 5 + 1, "4 × 60 + 10 samples, and 5");
         let mut replayed = Head::default();
         assert_eq!(replayed.replay_series(3, &Labels::from_pairs([("__name__", "a")]).unwrap()), Some(3));
         for &(t, v) in &samples {
             replayed.replay_sample(3, Sample::new(t, v));
         }
         assert_eq!(replayed.series_count(), 1, "the slots before the replayed ref stay empty");
-        assert_eq!(replayed.chunk_count(), 3);
+        assert_eq!(replayed.chunk_count(), 5);
     }
 
     #[test]
