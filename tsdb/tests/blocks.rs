@@ -72,6 +72,27 @@ fn read(shards: &Shards, range: TimeRange) -> Stored {
     stored
 }
 
+/// Damages a file as a failing disk would: one byte, at `at(file length)`, inverted.
+fn flip_byte(path: &Path, at: impl Fn(usize) -> usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = at(bytes.len());
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// What was written, then `more` after it.
+fn extended(mut written: Stored, more: Stored) -> Stored {
+    for (labels, samples) in more {
+        written.entry(labels).or_default().extend(samples);
+    }
+    written
+}
+
+/// An engine over `dir` with one-hour blocks that keeps data forever.
+fn open(dir: &Path) -> Shards {
+    Shards::open(dir, &config(keep_forever())).unwrap()
+}
+
 /// Compares what was read with what was written, reporting the first difference only.
 fn assert_same(got: &Stored, want: &Stored, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: series count");
@@ -108,7 +129,7 @@ fn wal_entries(dir: &Path, shard: usize) -> Vec<String> {
 #[test]
 fn the_head_is_cut_into_blocks_and_everything_reads_back_across_reopens() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     let stats = shards.stats();
@@ -128,23 +149,23 @@ fn the_head_is_cut_into_blocks_and_everything_reads_back_across_reopens() {
     assert_eq!(names, vec!["0", "1"]);
 
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     assert_same(&read(&shards, TimeRange::ALL), &written, "after a reopen without close");
     let more = write_minutes(&shards, 200, 260);
     shards.maintain().unwrap();
     shards.close().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
-    let mut expected = written;
-    for (labels, samples) in more {
-        expected.get_mut(&labels).unwrap().extend(samples);
-    }
-    assert_same(&read(&shards, TimeRange::ALL), &expected, "after a second cut, a close and a reopen");
+    let shards = open(dir.path());
+    assert_same(
+        &read(&shards, TimeRange::ALL),
+        &extended(written, more),
+        "after a second cut, a close and a reopen",
+    );
 }
 
 #[test]
 fn a_flush_moves_the_whole_head_into_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 90);
     shards.flush().unwrap();
     let stats = shards.stats();
@@ -155,18 +176,18 @@ fn a_flush_moves_the_whole_head_into_blocks() {
     assert_eq!(report.rejected_count(argus_model::RejectReason::TooOld), 1, "flushed time is closed");
     let more = write_minutes(&shards, 90, 100);
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
-    let mut expected = written;
-    for (labels, samples) in more {
-        expected.get_mut(&labels).unwrap().extend(samples);
-    }
-    assert_same(&read(&shards, TimeRange::ALL), &expected, "flushed blocks, head after them, reopened");
+    let shards = open(dir.path());
+    assert_same(
+        &read(&shards, TimeRange::ALL),
+        &extended(written, more),
+        "flushed blocks, head after them, reopened",
+    );
 }
 
 #[test]
 fn blocks_are_compacted_into_larger_ones_without_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 11 * 60);
     shards.maintain().unwrap();
     let metas: Vec<serde_json::Value> = block_dirs(dir.path())
@@ -184,7 +205,7 @@ fn blocks_are_compacted_into_larger_ones_without_loss() {
     );
     assert_same(&read(&shards, TimeRange::ALL), &written, "after compaction");
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     assert_same(&read(&shards, TimeRange::ALL), &written, "after compaction and a reopen");
 }
 
@@ -208,7 +229,7 @@ fn retention_by_time_drops_the_oldest_blocks_and_nothing_else() {
 #[test]
 fn retention_by_size_drops_the_oldest_blocks_until_the_rest_fit() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 6 * 60);
     shards.maintain().unwrap();
     let sizes: Vec<u64> = block_dirs(dir.path())
@@ -238,18 +259,13 @@ fn retention_by_size_drops_the_oldest_blocks_until_the_rest_fit() {
 #[test]
 fn a_damaged_chunk_costs_only_its_own_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     shards.close().unwrap();
-    let damaged_block = &block_dirs(dir.path())[0];
-    let chunks = damaged_block.join("chunks");
-    let mut bytes = std::fs::read(&chunks).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&chunks, bytes).unwrap();
+    flip_byte(&block_dirs(dir.path())[0].join("chunks"), |len| len / 2);
 
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let read_back = read(&shards, TimeRange::ALL);
     assert_eq!(read_back.len(), SERIES, "every series is still there");
     let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
@@ -297,7 +313,7 @@ fn out_of_order_samples_inside_the_window_are_stored_merged_and_cut_into_blocks(
 #[test]
 fn deleted_samples_vanish_at_once_survive_a_restart_and_are_purged_by_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let written = write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     // From inside the first block, across the second, into the head; one series only.
@@ -309,7 +325,7 @@ fn deleted_samples_vanish_at_once_survive_a_restart_and_are_purged_by_compaction
     assert_same(&read(&shards, TimeRange::ALL), &expected, "right after the delete");
 
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after a restart");
     let tombstones = || block_dirs(dir.path()).iter().filter(|d| d.join("tombstones").exists()).count();
     assert!(tombstones() > 0);
@@ -317,14 +333,14 @@ fn deleted_samples_vanish_at_once_survive_a_restart_and_are_purged_by_compaction
     assert_eq!(tombstones(), 0, "compaction rewrote the blocks without the deleted samples");
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction");
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction and a restart");
 }
 
 #[test]
 fn imports_older_than_the_head_land_in_blocks_of_their_own_and_merge_on_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let mut expected = write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     use argus_model::RejectReason::{DuplicateTimestamp, TooOld};
@@ -356,7 +372,7 @@ fn imports_older_than_the_head_land_in_blocks_of_their_own_and_merge_on_compacti
     assert_same(&read(&shards, TimeRange::ALL), &expected, "right after the import");
 
     drop(shards);
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after a restart");
     shards.maintain().unwrap();
     assert_same(&read(&shards, TimeRange::ALL), &expected, "after compaction");
@@ -375,17 +391,14 @@ fn imports_older_than_the_head_land_in_blocks_of_their_own_and_merge_on_compacti
 #[test]
 fn a_block_that_cannot_be_opened_is_skipped_and_every_query_is_warned() {
     let dir = tempfile::tempdir().unwrap();
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     shards.close().unwrap();
     let damaged = &block_dirs(dir.path())[0];
-    let index = damaged.join("index");
-    let mut bytes = std::fs::read(&index).unwrap();
-    bytes[20] ^= 0xff;
-    std::fs::write(&index, bytes).unwrap();
+    flip_byte(&damaged.join("index"), |_| 20);
 
-    let shards = Shards::open(dir.path(), &config(keep_forever())).unwrap();
+    let shards = open(dir.path());
     let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
     let selection = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap();
     assert!(
