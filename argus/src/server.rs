@@ -26,7 +26,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening the time-series engine in {}", config.tsdb_dir().display()))?;
     let storage = Arc::new(storage);
     let maintenance = Shards::start_maintenance(&storage, config.storage.tsdb.compaction_interval.0);
-    memory::release_freed_memory_every(Duration::from_secs(1));
+    memory::release_freed_memory_every(Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
