@@ -91,6 +91,7 @@ mod tests {
             max_time: max,
             stats: BlockStats::default(),
             compaction: Compaction { level: 1, parents: Vec::new() },
+            files: Default::default(),
         }
     }
 

@@ -395,17 +395,20 @@ fn a_block_that_cannot_be_opened_is_skipped_and_every_query_is_warned() {
     write_minutes(&shards, 0, 200);
     shards.maintain().unwrap();
     shards.close().unwrap();
-    let damaged = &block_dirs(dir.path())[0];
+    let blocks = block_dirs(dir.path());
+    let damaged = &blocks[0];
     flip_byte(&damaged.join("index"), |_| 20);
+    // A file cut short is caught by the sizes meta.json records.
+    let chunks = blocks[1].join("chunks");
+    let length = std::fs::metadata(&chunks).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&chunks).unwrap().set_len(length - 1).unwrap();
 
     let shards = open(dir.path());
     let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
     let selection = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap();
-    assert!(
-        selection.warnings.iter().any(|w| w.contains("skipped a damaged block")),
-        "{:?}",
-        selection.warnings
-    );
+    let skipped = selection.warnings.iter().filter(|w| w.contains("skipped a damaged block")).count();
+    assert_eq!(skipped, 2, "{:?}", selection.warnings);
+    assert!(selection.warnings.iter().any(|w| w.contains("file sizes differ")), "{:?}", selection.warnings);
     assert_eq!(selection.series.len(), SERIES, "the other blocks and the head still answer");
     assert!(damaged.exists(), "a damaged block is kept for the operator, not deleted");
 }

@@ -64,6 +64,11 @@ impl<W: Write> ChunkWriter<W> {
         Ok(offset)
     }
 
+    /// Bytes written so far, header included.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }

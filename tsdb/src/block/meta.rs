@@ -20,6 +20,17 @@ pub(crate) struct BlockMeta {
     pub max_time: i64,
     pub stats: BlockStats,
     pub compaction: Compaction,
+    /// Sizes and checksums of the block's files, checked when the block is opened.
+    pub files: BlockFiles,
+}
+
+/// What the block's files must look like: a size for each, and the index's CRC-32C (chunks
+/// carry one each, so the whole file is not read on open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlockFiles {
+    pub index_bytes: u64,
+    pub index_crc32c: u32,
+    pub chunks_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,6 +62,13 @@ impl Block {
         if !chunks::has_valid_header(&chunks) {
             return Err(io(std::io::Error::other("chunks file has no valid header")));
         }
+        let files = meta.files;
+        if index_map.len() as u64 != files.index_bytes || chunks.len() as u64 != files.chunks_bytes {
+            return Err(io(std::io::Error::other("file sizes differ from meta.json: truncated or replaced")));
+        }
+        if crc32c::crc32c(&index_map) != files.index_crc32c {
+            return Err(io(std::io::Error::other("index fails the checksum in meta.json")));
+        }
         let size_bytes = (index_map.len() + chunks.len()) as u64;
         let index = IndexReader::open(Arc::new(index_map), meta.min_time)
             .map_err(|source| BlockError::Index { dir: dir.to_path_buf(), source })?;

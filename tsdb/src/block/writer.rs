@@ -11,7 +11,7 @@ use argus_model::{Labels, Sample};
 
 use super::chunks::ChunkWriter;
 use super::index::{self, ChunkMeta};
-use super::meta::{BlockMeta, BlockStats, Compaction, META_FILE, META_VERSION, new_block_id};
+use super::meta::{BlockFiles, BlockMeta, BlockStats, Compaction, META_FILE, META_VERSION, new_block_id};
 use crate::chunk::{Encoding, SAMPLES_PER_CHUNK, XorChunk, packed};
 
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
@@ -48,6 +48,7 @@ impl BlockWriter {
             max_time,
             stats: BlockStats::default(),
             compaction,
+            files: BlockFiles::default(),
         };
         Ok(Self { tmp, done, chunks, series: Vec::new(), meta })
     }
@@ -96,14 +97,21 @@ impl BlockWriter {
 
     /// Writes the index and meta, makes everything durable and moves the block into place.
     /// Returns `None`, leaving nothing behind, when no series had samples in range.
-    pub fn finish(self) -> io::Result<Option<BlockMeta>> {
+    pub fn finish(mut self) -> io::Result<Option<BlockMeta>> {
         if self.series.is_empty() {
             fs::remove_dir_all(&self.tmp)?;
             return Ok(None);
         }
+        let chunks_bytes = self.chunks.offset();
         let chunks = self.chunks.into_inner().into_inner().map_err(|e| e.into_error())?;
         chunks.sync_all()?;
-        write_synced(&self.tmp.join(INDEX_FILE), &index::encode(&self.series, self.meta.min_time)?)?;
+        let index = index::encode(&self.series, self.meta.min_time)?;
+        write_synced(&self.tmp.join(INDEX_FILE), &index)?;
+        self.meta.files = BlockFiles {
+            index_bytes: index.len() as u64,
+            index_crc32c: crc32c::crc32c(&index),
+            chunks_bytes,
+        };
         write_synced(&self.tmp.join(META_FILE), &self.meta.to_json())?;
         sync_dir(&self.tmp)?;
         fs::rename(&self.tmp, &self.done)?;
