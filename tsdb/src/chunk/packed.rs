@@ -54,23 +54,30 @@ pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
 }
 
 /// `(MODE_SCALED, k, [m0, m1 - m0, m2 - m1, …])` for the smallest `k` that makes every value an
-/// exact integer count of `10^-k`.
+/// exact integer count of `10^-k`. Scales are tried without allocating; most fail on the
+/// first sample.
 fn scaled(samples: &[Sample]) -> Option<(u8, u8, Vec<i64>)> {
-    (0..=MAX_SCALE).find_map(|scale| {
-        let factor = pow10(scale);
-        let mut ints = Vec::with_capacity(samples.len());
-        let mut previous = 0i64;
-        for (i, sample) in samples.iter().enumerate() {
-            let m = (sample.v * factor).round();
-            if !exact_integer(m) || unscale(m as i64, factor).to_bits() != sample.v.to_bits() {
-                return None;
-            }
-            let m = m as i64;
-            ints.push(if i == 0 { m } else { m.wrapping_sub(previous) });
+    let fits = |factor: f64| samples.iter().all(|s| scaled_int(s.v, factor).is_some());
+    let scale = (0..=MAX_SCALE).find(|&scale| fits(pow10(scale)))?;
+    let factor = pow10(scale);
+    let mut previous = 0i64;
+    let ints = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let m = scaled_int(s.v, factor).expect("checked above");
+            let int = if i == 0 { m } else { m.wrapping_sub(previous) };
             previous = m;
-        }
-        Some((MODE_SCALED, scale, ints))
-    })
+            int
+        })
+        .collect();
+    Some((MODE_SCALED, scale, ints))
+}
+
+/// `v` as an integer count of `1 / factor`, if that is exact.
+fn scaled_int(v: f64, factor: f64) -> Option<i64> {
+    let m = (v * factor).round();
+    (exact_integer(m) && unscale(m as i64, factor).to_bits() == v.to_bits()).then_some(m as i64)
 }
 
 /// `(MODE_RUNNING_SUM, k, [0, d1, d2, …])` for the smallest `k` that makes every step an exact
@@ -79,18 +86,17 @@ fn running_sum(samples: &[Sample]) -> Option<(u8, u8, Vec<i64>)> {
     if !samples[0].v.is_finite() {
         return None;
     }
-    (0..=MAX_SCALE).find_map(|scale| {
-        let factor = pow10(scale);
-        let mut ints = vec![0];
-        for w in samples.windows(2) {
-            let d = ((w[1].v - w[0].v) * factor).round();
-            if !exact_integer(d) || (w[0].v + unscale(d as i64, factor)).to_bits() != w[1].v.to_bits() {
-                return None;
-            }
-            ints.push(d as i64);
-        }
-        Some((MODE_RUNNING_SUM, scale, ints))
-    })
+    let fits = |factor: f64| samples.windows(2).all(|w| step_int(w[0].v, w[1].v, factor).is_some());
+    let scale = (0..=MAX_SCALE).find(|&scale| fits(pow10(scale)))?;
+    let factor = pow10(scale);
+    let steps = samples.windows(2).map(|w| step_int(w[0].v, w[1].v, factor).expect("checked above"));
+    Some((MODE_RUNNING_SUM, scale, std::iter::once(0).chain(steps).collect()))
+}
+
+/// The step from `from` to `to` as an integer count of `1 / factor`, if adding it is exact.
+fn step_int(from: f64, to: f64, factor: f64) -> Option<i64> {
+    let d = ((to - from) * factor).round();
+    (exact_integer(d) && (from + unscale(d as i64, factor)).to_bits() == to.to_bits()).then_some(d as i64)
 }
 
 /// Whether a rounded `f64` is an integer every `i64` and `f64` conversion keeps exact (false
