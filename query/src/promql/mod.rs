@@ -11,6 +11,8 @@
 
 mod eval;
 pub(crate) mod functions;
+
+pub use functions::almost_equal;
 pub mod value;
 
 use std::collections::HashMap;

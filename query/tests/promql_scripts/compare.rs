@@ -23,27 +23,7 @@ pub enum Outcome {
     Matrix(Vec<(Labels, Vec<Sample>)>),
 }
 
-/// Upstream's `almost.Equal`: true if both are the stale marker, or both are other NaNs, or
-/// they are equal, or they differ by less than `epsilon` times their magnitude (absolute,
-/// scaled by the smallest normal float, when either is zero or both are tiny).
-pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    let (a_stale, b_stale) = (argus_model::is_stale_nan(a), argus_model::is_stale_nan(b));
-    if a_stale || b_stale {
-        return a_stale && b_stale;
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
-        return diff < epsilon * f64::MIN_POSITIVE;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
+pub use argus_query::promql::almost_equal;
 
 /// The time grid a matrix result is compared on: the range query's, or the `expect range
 /// vector` one. `None` for an instant query without one; then no point may be expected

@@ -5,9 +5,7 @@
 //! labels without `le`, parsing `le` and emitting annotations are the evaluator's; native
 //! histograms are not handled here.
 
-use argus_model::is_stale_nan;
-
-use super::stats::go_min;
+use super::stats::almost_equal;
 
 /// Relative difference between neighbouring bucket counts below which `histogram_quantile`
 /// treats them as equal: such differences come from floating-point error (e.g. sums computed
@@ -218,26 +216,6 @@ fn ensure_monotonic(buckets: &mut [(f64, f64)], result: &mut BucketQuantile) {
         }
         prev = curr;
     }
-}
-
-/// Prometheus's `almost.Equal`: true when `a` and `b` differ by less than `epsilon` relative
-/// to their magnitude, when both are the staleness marker or both are other NaNs.
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    if is_stale_nan(a) || is_stale_nan(b) {
-        return is_stale_nan(a) && is_stale_nan(b);
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
-        return diff < epsilon * f64::MIN_POSITIVE;
-    }
-    diff / go_min(abs_sum, f64::MAX) < epsilon
 }
 
 /// Go's `sort.Search`: the smallest `i` in `0..n` for which `f(i)` holds, assuming `f` turns

@@ -9,7 +9,8 @@
 //! - [`math`]: element-wise math, `round`, `clamp`, calendar functions.
 //! - [`histogram`]: `histogram_quantile` and `histogram_fraction` over classic buckets.
 //! - [`labels`]: `label_replace` and `label_join`.
-//! - [`stats`]: Kahan summation, quantiles, mean and variance shared with the aggregations.
+//! - [`stats`]: Kahan summation, quantiles, mean and variance shared with the aggregations, and
+//!   Prometheus's float comparison (`almost_equal`, public for the test suite).
 
 mod histogram;
 mod labels;
@@ -21,4 +22,5 @@ pub(crate) use histogram::{bucket_fraction, bucket_quantile, parse_le};
 pub(crate) use labels::{LabelReplace, label_join};
 pub(crate) use math::{clamp, date_function, round, simple_function};
 pub(crate) use range::{is_range_function, range_function_at, validate_smoothing_factors};
+pub use stats::almost_equal;
 pub(crate) use stats::{aggregation_variance, kahan_sum_inc, mean, quantile};

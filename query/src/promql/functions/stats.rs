@@ -9,6 +9,8 @@
 
 use std::cmp::Ordering;
 
+use argus_model::is_stale_nan;
+
 /// One step of Kahan–Babuška (Neumaier) summation, as Prometheus's `kahansum.Inc`: adds `inc`
 /// to `sum` and returns the new sum and the new compensation. The final value of a sum is
 /// `sum + c`. Once the running sum overflows, the compensation is reset to 0 so that an
@@ -151,6 +153,26 @@ pub(crate) fn go_max(x: f64, y: f64) -> f64 {
 }
 
 /// Go's `math.Min`: -Inf wins over NaN, NaN wins over everything else, -0 over +0.
+/// Prometheus's `almost.Equal`: true when `a` and `b` differ by less than `epsilon` relative
+/// to their magnitude, when both are the staleness marker or both are other NaNs.
+pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    if is_stale_nan(a) || is_stale_nan(b) {
+        return is_stale_nan(a) && is_stale_nan(b);
+    }
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
+        return diff < epsilon * f64::MIN_POSITIVE;
+    }
+    diff / go_min(abs_sum, f64::MAX) < epsilon
+}
+
 pub(crate) fn go_min(x: f64, y: f64) -> f64 {
     if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
         f64::NEG_INFINITY
