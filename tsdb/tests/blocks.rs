@@ -270,7 +270,7 @@ fn a_damaged_chunk_costs_only_its_own_samples() {
     assert_eq!(read_back.len(), SERIES, "every series is still there");
     let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
     let warnings = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap().warnings;
-    assert!(warnings.iter().any(|w| w.contains("checksum")), "queries are told: {warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("chunk at offset")), "queries are told: {warnings:?}");
     let missing: usize = written.iter().map(|(l, s)| s.len() - read_back[l].len()).sum();
     assert!(missing > 0 && missing <= 120, "one chunk's samples are lost, no more: {missing}");
     for (labels, samples) in &read_back {
