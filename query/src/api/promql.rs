@@ -15,8 +15,8 @@ use super::QueryState;
 use super::error::ApiError;
 use super::params::{Params, parse_time};
 use super::prom::{Success, blocking};
-use crate::promql::Evaluated;
 use crate::promql::value::{PromFloat, Value};
+use crate::promql::{Engine, Evaluated};
 
 pub async fn query(
     State(state): State<QueryState>,
@@ -24,15 +24,11 @@ pub async fn query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), &body);
-    let query = params.get("query").unwrap_or_default().to_string();
     let time = match params.get("time").filter(|t| !t.is_empty()) {
         Some(text) => parse_time(text, "time")?,
         None => argus_model::time::now(),
     };
-    let timeout = timeout(&params)?;
-    let engine = state.engine.clone();
-    let body = blocking(move || success_body(&engine.instant_within(&query, time, timeout)?)).await?;
-    Ok(json_response(body))
+    evaluate(&state, &params, move |engine, query, timeout| engine.instant_within(query, time, timeout)).await
 }
 
 pub async fn query_range(
@@ -41,14 +37,26 @@ pub async fn query_range(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), &body);
-    let query = params.get("query").unwrap_or_default().to_string();
     let start = parse_time(required(&params, "start")?, "start")?;
     let end = parse_time(required(&params, "end")?, "end")?;
     let step = parse_step(required(&params, "step")?)?;
-    let timeout = timeout(&params)?;
+    evaluate(&state, &params, move |engine, query, timeout| {
+        engine.range_within(query, start, end, step, timeout)
+    })
+    .await
+}
+
+/// Runs `run(engine, query, timeout)` with the request's `query` and `timeout` on a blocking
+/// thread and answers with its result, serialized there too.
+async fn evaluate(
+    state: &QueryState,
+    params: &Params,
+    run: impl FnOnce(&Engine, &str, Duration) -> crate::Result<Evaluated> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let query = params.get("query").unwrap_or_default().to_string();
+    let timeout = timeout(params)?;
     let engine = state.engine.clone();
-    let body =
-        blocking(move || success_body(&engine.range_within(&query, start, end, step, timeout)?)).await?;
+    let body = blocking(move || success_body(&run(&engine, &query, timeout)?)).await?;
     Ok(json_response(body))
 }
 

@@ -103,24 +103,6 @@ impl Block {
         Ok(affected)
     }
 
-    /// The chunks of series `id` overlapping `range` that tombstones leave something of, and
-    /// the deleted ranges that still apply to them.
-    fn live_chunks(
-        &self,
-        id: u32,
-        metas: Vec<ChunkMeta>,
-        range: TimeRange,
-    ) -> (Vec<ChunkMeta>, Vec<(i64, i64)>) {
-        let tombstones = self.tombstones.read();
-        let deleted = tombstones.get(&id).cloned().unwrap_or_default();
-        let metas = metas
-            .into_iter()
-            .filter(|m| range.overlaps(m.min_time, m.max_time))
-            .filter(|m| !deleted.iter().any(|&(min, max)| min <= m.min_time && m.max_time <= max))
-            .collect();
-        (metas, deleted)
-    }
-
     pub fn meta(&self) -> &BlockMeta {
         &self.meta
     }
@@ -132,6 +114,23 @@ impl Block {
     /// Bytes of the block's files.
     pub fn size_bytes(&self) -> u64 {
         self.size_bytes
+    }
+
+    /// The block's tombstones as they stand, for one read.
+    fn tombstones(&self) -> Arc<Tombstones> {
+        self.tombstones.read().clone()
+    }
+
+    /// Reads and verifies the chunks at `metas`; those that fail are described in `damaged`.
+    fn read_chunks(&self, metas: &[ChunkMeta], damaged: &mut Vec<String>) -> Vec<ChunkBytes> {
+        let mut chunks = Vec::with_capacity(metas.len());
+        for meta in metas {
+            match chunks::read_chunk(&self.chunks, meta.offset) {
+                Ok((encoding, bytes)) => chunks.push(ChunkBytes::Block(encoding, bytes)),
+                Err(error) => damaged.push(format!("block {}: {error}", self.meta.id)),
+            }
+        }
+        chunks
     }
 
     /// Series matching `matchers` with chunks overlapping `range`, each as a piece to read
@@ -147,25 +146,19 @@ impl Block {
         if !self.meta.overlaps(range.min, range.max) {
             return Vec::new();
         }
+        let tombstones = self.tombstones();
         let mut selected = Vec::new();
         for id in self.index.select(matchers) {
             let Some((labels, metas)) = self.index.series(id) else {
                 damaged.push(format!("block {}: series {id} is malformed", self.meta.id));
                 continue;
             };
-            let (metas, deleted) = self.live_chunks(id, metas, range);
+            let (metas, deleted) = live_chunks(&tombstones, id, metas, range);
             let (Some(first), Some(last)) = (metas.first(), metas.last()) else { continue };
             let (min_time, max_time) = (first.min_time, last.max_time);
-            let mut chunks = Vec::new();
-            if wanted != SamplesWanted::None {
-                for meta in &metas {
-                    match chunks::read_chunk(&self.chunks, meta.offset) {
-                        Ok((encoding, bytes)) => chunks.push(ChunkBytes::Block(encoding, bytes)),
-                        Err(error) => damaged.push(format!("block {}: {error}", self.meta.id)),
-                    }
-                }
-            }
-            let samples = without_deleted(chunks, &deleted, range);
+            let chunks =
+                if wanted == SamplesWanted::None { Vec::new() } else { self.read_chunks(&metas, damaged) };
+            let samples = without_deleted(chunks, deleted, range);
             selected.push((labels, Piece { min_time, max_time, samples }));
         }
         selected
@@ -177,35 +170,51 @@ impl Block {
         if !self.meta.overlaps(range.min, range.max) {
             return Vec::new();
         }
+        let tombstones = self.tombstones();
         self.index
             .select(matchers)
             .into_iter()
-            .filter_map(|id| Some((id, self.index.series(id)?)))
-            .filter(|(id, (_, metas))| !self.live_chunks(*id, metas.clone(), range).0.is_empty())
-            .map(|(_, (labels, _))| labels)
+            .filter_map(|id| {
+                let (labels, metas) = self.index.series(id)?;
+                (!live_chunks(&tombstones, id, metas, range).0.is_empty()).then_some(labels)
+            })
             .collect()
     }
 
     /// Every series of the block, in label order, as a piece holding all its samples that were
     /// not deleted (for compaction). Damaged chunks are logged and left out.
     pub fn all_series(&self) -> impl Iterator<Item = (Labels, Piece)> + '_ {
-        (0..self.index.series_count()).filter_map(|id| {
+        let tombstones = self.tombstones();
+        (0..self.index.series_count()).filter_map(move |id| {
             let (labels, metas) = self.index.series(id)?;
-            let (metas, deleted) = self.live_chunks(id, metas, TimeRange::ALL);
+            let (metas, deleted) = live_chunks(&tombstones, id, metas, TimeRange::ALL);
             let (min_time, max_time) = (metas.first()?.min_time, metas.last()?.max_time);
-            let mut chunks = Vec::with_capacity(metas.len());
-            for meta in &metas {
-                match chunks::read_chunk(&self.chunks, meta.offset) {
-                    Ok((encoding, bytes)) => chunks.push(ChunkBytes::Block(encoding, bytes)),
-                    Err(error) => {
-                        warn!(block = self.meta.id, %error, "compaction leaves out a damaged chunk")
-                    }
-                }
+            let mut damaged = Vec::new();
+            let chunks = self.read_chunks(&metas, &mut damaged);
+            for damage in damaged {
+                warn!(%damage, "compaction leaves out a damaged chunk");
             }
-            let samples = without_deleted(chunks, &deleted, TimeRange::ALL);
+            let samples = without_deleted(chunks, deleted, TimeRange::ALL);
             Some((labels, Piece { min_time, max_time, samples }))
         })
     }
+}
+
+/// The chunks of series `id` overlapping `range` that tombstones leave something of, and the
+/// deleted ranges that still apply to them.
+fn live_chunks(
+    tombstones: &Tombstones,
+    id: u32,
+    metas: Vec<ChunkMeta>,
+    range: TimeRange,
+) -> (Vec<ChunkMeta>, &[(i64, i64)]) {
+    let deleted = tombstones.get(&id).map(Vec::as_slice).unwrap_or_default();
+    let metas = metas
+        .into_iter()
+        .filter(|m| range.overlaps(m.min_time, m.max_time))
+        .filter(|m| !deleted.iter().any(|&(min, max)| min <= m.min_time && m.max_time <= max))
+        .collect();
+    (metas, deleted)
 }
 
 /// Chunks as a piece's samples; with deleted ranges, decoded now and filtered.

@@ -153,6 +153,20 @@ pub(crate) fn go_max(x: f64, y: f64) -> f64 {
 }
 
 /// Go's `math.Min`: -Inf wins over NaN, NaN wins over everything else, -0 over +0.
+pub(crate) fn go_min(x: f64, y: f64) -> f64 {
+    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && x == y {
+        if x.is_sign_negative() { x } else { y }
+    } else if x < y {
+        x
+    } else {
+        y
+    }
+}
+
 /// Prometheus's `almost.Equal`: true when `a` and `b` differ by less than `epsilon` relative
 /// to their magnitude, when both are the staleness marker or both are other NaNs.
 pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
@@ -171,20 +185,6 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
         return diff < epsilon * f64::MIN_POSITIVE;
     }
     diff / go_min(abs_sum, f64::MAX) < epsilon
-}
-
-pub(crate) fn go_min(x: f64, y: f64) -> f64 {
-    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
-        f64::NEG_INFINITY
-    } else if x.is_nan() || y.is_nan() {
-        f64::NAN
-    } else if x == 0.0 && x == y {
-        if x.is_sign_negative() { x } else { y }
-    } else if x < y {
-        x
-    } else {
-        y
-    }
 }
 
 #[cfg(test)]
