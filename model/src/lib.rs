@@ -1,6 +1,7 @@
 //! The shared vocabulary of Argus: what a series, a sample and a matcher are, the storage
 //! traits engines implement, and the wire protobufs. It does no I/O and uses no async runtime.
 
+pub mod cache;
 pub mod error;
 pub mod labels;
 pub mod matcher;

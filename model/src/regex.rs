@@ -5,11 +5,22 @@
 //! The two engines share RE2 syntax but differ in a few places; [`compile_anchored`] rewrites
 //! those before compiling (see `translate_go_regex`).
 
+use std::sync::OnceLock;
+
 use regex::Regex;
 
+use crate::cache::StringMemo;
+
 /// Compiles `pattern` as Prometheus does: `^(?s:pattern)$` with Go's meaning of the pattern.
+///
+/// Compiled regexes are remembered by pattern: dashboards send the same selectors again and
+/// again, and building the automaton of a small pattern costs more than answering a small
+/// query with it. A `Regex` clone shares the compiled program.
 pub fn compile_anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?s:{})$", translate_go_regex(pattern)))
+    static COMPILED: OnceLock<StringMemo<Regex>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| StringMemo::new(512))
+        .get_or_try_insert(pattern, || Regex::new(&format!("^(?s:{})$", translate_go_regex(pattern))))
 }
 
 /// Rewrites an RE2 (Go) pattern so that the `regex` crate matches exactly what Go would:

@@ -183,6 +183,7 @@ impl Db {
         if overlapping.is_empty() {
             return Selection { series: querier::single_source(head, range), warnings };
         }
+        let overlapping_count = overlapping.len();
         let mut pieces = Vec::new();
         for block in overlapping {
             pieces.extend(block.select(matchers, range, hints.samples, &mut warnings));
@@ -190,8 +191,14 @@ impl Db {
         for damage in &warnings[self.skipped_blocks.len()..] {
             warn!(shard = self.shard, %damage, "skipping damaged block data");
         }
-        pieces.extend(head);
-        Selection { series: querier::join(pieces, range, latest_only), warnings }
+        let series = if head.is_empty() && overlapping_count == 1 {
+            // One block alone holds each of its series once: nothing to join.
+            querier::single_source(pieces, range)
+        } else {
+            pieces.extend(head);
+            querier::join(pieces, range, latest_only)
+        };
+        Selection { series, warnings }
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {

@@ -143,6 +143,36 @@ pub(crate) fn samples_of(mut pieces: Vec<Piece>, range: TimeRange) -> SampleIter
     Box::new(ChunksIter::new(chunks))
 }
 
+/// The newest sample of one chunk within `range`, or `None` when it has none there (or cannot
+/// be decoded, which is logged).
+pub(crate) fn latest_within(chunk: &ChunkBytes, range: TimeRange) -> Option<Sample> {
+    thread_local! {
+        /// Packed chunks decode whole; one buffer per thread serves every chunk it reads.
+        static DECODED: std::cell::RefCell<Vec<Sample>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let (encoding, bytes): (Encoding, &[u8]) = match chunk {
+        ChunkBytes::Head(encoding, bytes) => (*encoding, bytes),
+        ChunkBytes::Block(encoding, bytes) => (*encoding, bytes.as_ref()),
+    };
+    let newest = match encoding {
+        Encoding::Xor => XorIter::new(bytes)
+            .map(|samples| samples.take_while(|s| s.t <= range.max).last())
+            .map_err(|e| e.to_string()),
+        Encoding::Packed => DECODED.with_borrow_mut(|decoded| {
+            packed::decode(bytes, decoded).map_err(|e| e.to_string())?;
+            let end = decoded.partition_point(|s| s.t <= range.max);
+            Ok(end.checked_sub(1).map(|last| decoded[last]))
+        }),
+    };
+    match newest {
+        Ok(newest) => newest.filter(|s| s.t >= range.min),
+        Err(error) => {
+            warn!(%error, "skipping unreadable chunk");
+            None
+        }
+    }
+}
+
 /// Merges time-ordered sample iterators; a timestamp several of them hold is yielded once,
 /// from the first source holding it.
 struct MergeIter {

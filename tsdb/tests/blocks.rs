@@ -412,3 +412,40 @@ fn a_block_that_cannot_be_opened_is_skipped_and_every_query_is_warned() {
     assert_eq!(selection.series.len(), SERIES, "the other blocks and the head still answer");
     assert!(damaged.exists(), "a damaged block is kept for the operator, not deleted");
 }
+
+#[test]
+fn latest_reads_find_the_newest_sample_in_blocks_and_head_like_full_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = open(dir.path());
+    write_minutes(&shards, 0, 200);
+    shards.maintain().unwrap();
+    assert!(shards.stats().blocks >= 2, "{:?}", shards.stats());
+    // Series 0 loses its newest minutes of the first block: the stored newest sample is gone.
+    let selector = vec![Matcher::equal("__name__", "m"), Matcher::equal("i", "0")];
+    shards.delete(&[selector], TimeRange::new(50 * MINUTE, 59 * MINUTE)).unwrap();
+    let newest = |wanted: SamplesWanted, range: TimeRange| -> BTreeMap<Labels, Option<(i64, u64)>> {
+        let hints = SelectHints { range, samples: wanted };
+        let selection = shards.select(&[Matcher::equal("__name__", "m")], hints).unwrap();
+        selection
+            .series
+            .into_iter()
+            .map(|s| (s.labels, s.samples.last().map(|x| (x.t, x.v.to_bits()))))
+            .collect()
+    };
+    // Windows ending at, just after and between samples, at block edges and in the head.
+    for end in [
+        30 * MINUTE,
+        59 * MINUTE,
+        60 * MINUTE - 1,
+        60 * MINUTE,
+        61 * MINUTE + 30_000,
+        119 * MINUTE,
+        199 * MINUTE,
+    ] {
+        for width in [0, 20_000, 5 * MINUTE] {
+            let range = TimeRange::new(end - width, end);
+            let all = newest(SamplesWanted::All, range);
+            assert_eq!(newest(SamplesWanted::Latest, range), all, "window {range:?}");
+        }
+    }
+}

@@ -50,14 +50,26 @@ fn limited<T>(mut items: Vec<T>, limit: Option<usize>) -> Success<Vec<T>> {
     success
 }
 
-/// Runs a storage call on a blocking thread: selects take shard locks and walk the index.
+/// Runs a storage call that blocks (selects take shard locks and walk the index).
+///
+/// On the multi-threaded runtime the call runs right here, with this worker's other tasks
+/// handed to another thread: most queries take well under a millisecond, and a round trip
+/// through the blocking pool would cost a good part of that. A panic becomes an internal error
+/// either way.
 pub(super) async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
     call: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("query task failed: {e}") })?
-        .map_err(Into::into)
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let failed = |reason: String| ApiError {
+        kind: ErrorKind::Internal,
+        message: format!("query task failed: {reason}"),
+    };
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        let outcome =
+            tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)));
+        return outcome.map_err(|_| failed("panicked".into()))?.map_err(Into::into);
+    }
+    tokio::task::spawn_blocking(call).await.map_err(|e| failed(e.to_string()))?.map_err(Into::into)
 }
 
 pub async fn series(

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use argus_model::cache::StringMemo;
 use argus_model::{Labels, Queryable, Sample};
 use promql_parser::parser::{self, Expr, value::ValueType};
 
@@ -220,6 +221,14 @@ fn duplicate_labelset() -> Error {
 }
 
 /// Parses a query, with Prometheus's error type for bad syntax.
+///
+/// Parsed queries are remembered by their text: dashboards refresh the same queries, and the
+/// parser compiles every regex of a query's selectors, which costs more than a small query's
+/// evaluation.
 pub fn parse(query: &str) -> Result<Expr> {
-    parser::parse(query).map_err(|message| Error::BadData(format!("invalid parameter \"query\": {message}")))
+    static PARSED: std::sync::OnceLock<StringMemo<Expr>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| StringMemo::new(256))
+        .get_or_try_insert(query, || parser::parse(query))
+        .map_err(|message| Error::BadData(format!("invalid parameter \"query\": {message}")))
 }

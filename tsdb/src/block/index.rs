@@ -2,13 +2,14 @@
 //! a checksummed section (layout in `docs/format/block.md`).
 //!
 //! ```text
-//! file     := magic "ARGUSIDX" | version u8 = 1 | section* | toc
+//! file     := magic "ARGUSIDX" | version u8 = 2 | section* | toc
 //! section  := payload | crc32c(payload) u32 LE
 //! toc      := (offset u64 LE, len u64 LE) per section, in the order below | crc32c(toc) u32 LE
 //!             | magic "ARGUSEND"
 //! symbols       := count uvarint | (len uvarint, utf-8 bytes)*     most used first, id = position
 //! series        := entry*  (series id = position, series sorted by labels)
 //! entry         := labels uvarint | (name sym, value sym)* | chunks uvarint | chunk*
+//!                  | last value f64 bits u64 LE   (its time is the last chunk's max_time)
 //! chunk         := min_time varint | max_time - min_time uvarint | offset uvarint
 //!                  (the first chunk's min_time relative to the block's start and its offset
 //!                  absolute; later ones relative to the previous chunk's max_time and offset)
@@ -24,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use argus_model::{Label, Labels, Matcher};
+use argus_model::{Label, Labels, Matcher, Sample};
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
@@ -33,7 +34,7 @@ use crate::index::{PostingsSource, select_postings};
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
 const END_MAGIC: &[u8; 8] = b"ARGUSEND";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const SECTIONS: usize = 5;
 const TOC_LEN: usize = SECTIONS * 16 + 4 + END_MAGIC.len();
 
@@ -43,6 +44,17 @@ pub(crate) struct ChunkMeta {
     pub min_time: i64,
     pub max_time: i64,
     pub offset: u64,
+}
+
+/// What the index holds of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeriesEntry {
+    pub labels: Labels,
+    /// In time order.
+    pub chunks: Vec<ChunkMeta>,
+    /// The newest sample, so that the latest value of a series is read without decoding its
+    /// last chunk.
+    pub last: Sample,
 }
 
 /// Why an index could not be opened.
@@ -60,13 +72,13 @@ pub(crate) enum IndexError {
 
 const SECTION_NAMES: [&str; SECTIONS] = ["symbols", "series", "series_index", "postings", "postings_index"];
 
-/// Encodes the index of series given in label order, each with its chunks; chunk times are
-/// stored relative to `base_time`, the block's start. Fails when the series entries outgrow
-/// the 32-bit offsets of the series index.
-pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)], base_time: i64) -> std::io::Result<Vec<u8>> {
+/// Encodes the index of series given in label order, each with its chunks (at least one) and
+/// last value; chunk times are stored relative to `base_time`, the block's start. Fails when
+/// the series entries outgrow the 32-bit offsets of the series index.
+pub(crate) fn encode(series: &[SeriesEntry], base_time: i64) -> std::io::Result<Vec<u8>> {
     // The most used strings get the smallest ids, so the shortest varints.
     let mut uses: HashMap<&str, u64> = HashMap::new();
-    for label in series.iter().flat_map(|(labels, _)| labels.iter()) {
+    for label in series.iter().flat_map(|entry| entry.labels.iter()) {
         *uses.entry(&label.name).or_default() += 1;
         *uses.entry(&label.value).or_default() += 1;
     }
@@ -83,7 +95,7 @@ pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)], base_time: i64) -> std
     }
 
     let mut postings: HashMap<(u64, u64), RoaringBitmap> = HashMap::new();
-    for (id, (labels, chunks)) in series.iter().enumerate() {
+    for (id, SeriesEntry { labels, chunks, last }) in series.iter().enumerate() {
         let offset = u32::try_from(sections[1].len())
             .map_err(|_| std::io::Error::other("block index series section exceeds 4 GiB"))?;
         sections[2].extend_from_slice(&offset.to_le_bytes());
@@ -103,6 +115,7 @@ pub(crate) fn encode(series: &[(Labels, Vec<ChunkMeta>)], base_time: i64) -> std
             put_uvarint(entry, chunk.offset.wrapping_sub(offset_base));
             (time_base, offset_base) = (chunk.max_time, chunk.offset);
         }
+        entry.extend_from_slice(&last.v.to_bits().to_le_bytes());
     }
 
     let mut pairs: Vec<_> = postings.into_iter().collect();
@@ -186,8 +199,8 @@ impl IndexReader {
         select_postings(self, matchers)
     }
 
-    /// The labels and chunks of series `id`; `None` if its entry is malformed.
-    pub fn series(&self, id: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
+    /// What the index holds of series `id`; `None` if its entry is malformed.
+    pub fn series(&self, id: u32) -> Option<SeriesEntry> {
         let index = &self.map[self.sections[2].clone()];
         let at = index.get(id as usize * 4..id as usize * 4 + 4)?;
         let offset = u32::from_le_bytes(at.try_into().ok()?) as usize;
@@ -209,7 +222,8 @@ impl IndexReader {
             metas.push(ChunkMeta { min_time, max_time, offset });
             (time_base, offset_base) = (max_time, offset);
         }
-        Some((Labels::new(labels).ok()?, metas))
+        let last = Sample::new(metas.last()?.max_time, f64::from_bits(decoder.u64_le()?));
+        Some(SeriesEntry { labels: Labels::new(labels).ok()?, chunks: metas, last })
     }
 
     pub fn series_count(&self) -> u32 {
@@ -234,17 +248,18 @@ impl PostingsSource for IndexReader {
         self.symbol_ids.get(name).is_some_and(|id| self.postings.contains_key(id))
     }
 
-    fn for_each_value(&self, name: &str, visit: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
-        let mut union = RoaringBitmap::new();
-        let Some(values) = self.symbol_ids.get(name).and_then(|id| self.postings.get(id)) else {
-            return union;
-        };
+    fn for_each_value(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+        visit: &mut dyn FnMut(&RoaringBitmap),
+    ) {
+        let Some(values) = self.symbol_ids.get(name).and_then(|id| self.postings.get(id)) else { return };
         for (value, range) in values {
-            if visit(&self.symbols[*value as usize]) {
-                union |= self.bitmap(range);
+            if keep(&self.symbols[*value as usize]) {
+                visit(&self.bitmap(range));
             }
         }
-        union
     }
 
     fn postings(&self, name: &str, value: &str) -> Option<RoaringBitmap> {

@@ -27,8 +27,8 @@ pub(crate) use meta::BlockStats;
 pub(crate) use meta::{BlockMeta, Compaction};
 pub(crate) use writer::BlockWriter;
 
-use crate::querier::{ChunkBytes, ChunksIter, Piece, PieceSamples};
-use index::{IndexError, IndexReader};
+use crate::querier::{self, ChunkBytes, ChunksIter, Piece, PieceSamples};
+use index::{IndexError, IndexReader, SeriesEntry};
 use parking_lot::RwLock;
 use tombstones::Tombstones;
 use writer::{CHUNKS_FILE, INDEX_FILE, TMP_SUFFIX};
@@ -90,8 +90,8 @@ impl Block {
         let mut updated = Tombstones::clone(&self.tombstones.read());
         let mut affected = 0;
         for id in self.index.select(matchers) {
-            let Some((_, metas)) = self.index.series(id) else { continue };
-            if metas.iter().any(|m| range.overlaps(m.min_time, m.max_time)) {
+            let Some(entry) = self.index.series(id) else { continue };
+            if entry.chunks.iter().any(|m| range.overlaps(m.min_time, m.max_time)) {
                 updated.entry(id).or_default().push((range.min, range.max));
                 affected += 1;
             }
@@ -149,16 +149,41 @@ impl Block {
         let tombstones = self.tombstones();
         let mut selected = Vec::new();
         for id in self.index.select(matchers) {
-            let Some((labels, metas)) = self.index.series(id) else {
+            let Some(SeriesEntry { labels, chunks: metas, last: newest_sample }) = self.index.series(id)
+            else {
                 damaged.push(format!("block {}: series {id} is malformed", self.meta.id));
                 continue;
             };
             let (metas, deleted) = live_chunks(&tombstones, id, metas, range);
             let (Some(first), Some(last)) = (metas.first(), metas.last()) else { continue };
             let (min_time, max_time) = (first.min_time, last.max_time);
-            let chunks =
-                if wanted == SamplesWanted::None { Vec::new() } else { self.read_chunks(&metas, damaged) };
-            let samples = without_deleted(chunks, deleted, range);
+            let samples = match wanted {
+                SamplesWanted::None => PieceSamples::Chunks(Vec::new()),
+                // The index keeps each series' newest sample: when the range ends at or after
+                // it, no chunk needs reading.
+                SamplesWanted::Latest
+                    if deleted.is_empty()
+                        && newest_sample.t == last.max_time
+                        && range.contains(newest_sample.t) =>
+                {
+                    PieceSamples::Latest(newest_sample)
+                }
+                // The newest chunk overlapping the range holds the newest sample in it, if any
+                // chunk does: every older chunk ends before this one starts. When it is
+                // damaged, the older chunks answer.
+                SamplesWanted::Latest if deleted.is_empty() => {
+                    match self.read_chunks(std::slice::from_ref(last), damaged).first() {
+                        Some(newest) => match querier::latest_within(newest, range) {
+                            Some(sample) => PieceSamples::Latest(sample),
+                            None => PieceSamples::Samples(Vec::new()),
+                        },
+                        None => PieceSamples::Chunks(self.read_chunks(&metas[..metas.len() - 1], damaged)),
+                    }
+                }
+                SamplesWanted::Latest | SamplesWanted::All => {
+                    without_deleted(self.read_chunks(&metas, damaged), deleted, range)
+                }
+            };
             selected.push((labels, Piece { min_time, max_time, samples }));
         }
         selected
@@ -175,8 +200,8 @@ impl Block {
             .select(matchers)
             .into_iter()
             .filter_map(|id| {
-                let (labels, metas) = self.index.series(id)?;
-                (!live_chunks(&tombstones, id, metas, range).0.is_empty()).then_some(labels)
+                let entry = self.index.series(id)?;
+                (!live_chunks(&tombstones, id, entry.chunks, range).0.is_empty()).then_some(entry.labels)
             })
             .collect()
     }
@@ -186,8 +211,8 @@ impl Block {
     pub fn all_series(&self) -> impl Iterator<Item = (Labels, Piece)> + '_ {
         let tombstones = self.tombstones();
         (0..self.index.series_count()).filter_map(move |id| {
-            let (labels, metas) = self.index.series(id)?;
-            let (metas, deleted) = live_chunks(&tombstones, id, metas, TimeRange::ALL);
+            let SeriesEntry { labels, chunks, .. } = self.index.series(id)?;
+            let (metas, deleted) = live_chunks(&tombstones, id, chunks, TimeRange::ALL);
             let (min_time, max_time) = (metas.first()?.min_time, metas.last()?.max_time);
             let mut damaged = Vec::new();
             let chunks = self.read_chunks(&metas, &mut damaged);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use argus_model::{Labels, Sample};
 
 use super::chunks::ChunkWriter;
-use super::index::{self, ChunkMeta};
+use super::index::{self, ChunkMeta, SeriesEntry};
 use super::meta::{BlockFiles, BlockMeta, BlockStats, Compaction, META_FILE, META_VERSION, new_block_id};
 use crate::chunk::{Encoding, SAMPLES_PER_CHUNK, XorChunk, packed};
 
@@ -23,7 +23,7 @@ pub(crate) struct BlockWriter {
     tmp: PathBuf,
     done: PathBuf,
     chunks: ChunkWriter<BufWriter<File>>,
-    series: Vec<(Labels, Vec<ChunkMeta>)>,
+    series: Vec<SeriesEntry>,
     meta: BlockMeta,
 }
 
@@ -56,11 +56,13 @@ impl BlockWriter {
     /// Adds a series with its samples in time order; samples outside the block's range are
     /// left out, and a series with none is not added.
     pub fn add_series(&mut self, labels: Labels, samples: impl Iterator<Item = Sample>) -> io::Result<()> {
-        debug_assert!(self.series.last().is_none_or(|(last, _)| *last < labels), "series out of order");
+        debug_assert!(self.series.last().is_none_or(|last| last.labels < labels), "series out of order");
         let (min, max) = (self.meta.min_time, self.meta.max_time);
         let mut metas = Vec::new();
         let mut chunk: Vec<Sample> = Vec::with_capacity(SAMPLES_PER_CHUNK);
+        let mut last = None;
         for sample in samples.filter(|s| (min..max).contains(&s.t)) {
+            last = Some(sample);
             chunk.push(sample);
             if chunk.len() == SAMPLES_PER_CHUNK {
                 metas.push(self.write_chunk(&chunk)?);
@@ -70,10 +72,10 @@ impl BlockWriter {
         if !chunk.is_empty() {
             metas.push(self.write_chunk(&chunk)?);
         }
-        if !metas.is_empty() {
+        if let Some(last) = last {
             self.meta.stats.series += 1;
             self.meta.stats.chunks += metas.len() as u64;
-            self.series.push((labels, metas));
+            self.series.push(SeriesEntry { labels, chunks: metas, last });
         }
         Ok(())
     }

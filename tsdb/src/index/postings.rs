@@ -84,13 +84,22 @@ pub(crate) trait PostingsSource {
     fn all(&self) -> RoaringBitmap;
     /// Whether any series has label `name`.
     fn has_name(&self, name: &str) -> bool;
-    /// The union of the postings of the values of `name` for which `keep` is true.
-    fn for_each_value(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap;
+    /// Calls `visit` with the postings of each value of `name` for which `keep` is true.
+    fn for_each_value(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+        visit: &mut dyn FnMut(&RoaringBitmap),
+    );
     /// The series with `name="value"`, if any.
     fn postings(&self, name: &str, value: &str) -> Option<RoaringBitmap>;
 }
 
 /// Series of `index` that satisfy every matcher; all series when there are none.
+///
+/// Each matcher after the first is answered within the series selected so far, so a broad
+/// matcher (`device=~"eth.+"`) after a narrow one costs intersections with a small set rather
+/// than a union of large postings lists.
 pub(crate) fn select_postings(index: &impl PostingsSource, matchers: &[Matcher]) -> RoaringBitmap {
     // Matchers that select by inclusion are usually the most selective: start with them.
     let mut ordered: Vec<&Matcher> = matchers.iter().collect();
@@ -100,43 +109,56 @@ pub(crate) fn select_postings(index: &impl PostingsSource, matchers: &[Matcher])
         if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
             break;
         }
-        let matched = select_one(index, matcher);
-        result = Some(match result {
-            None => matched,
-            Some(acc) => acc & matched,
-        });
+        result = Some(select_one(index, matcher, result.as_ref()));
     }
     result.unwrap_or_else(|| index.all())
 }
 
-fn select_one(index: &impl PostingsSource, matcher: &Matcher) -> RoaringBitmap {
+/// The series matching `matcher`, among `within` when given.
+fn select_one(
+    index: &impl PostingsSource,
+    matcher: &Matcher,
+    within: Option<&RoaringBitmap>,
+) -> RoaringBitmap {
+    let candidates = || within.cloned().unwrap_or_else(|| index.all());
     if !index.has_name(&matcher.name) {
         // No series has the label: all of them see "".
-        return if matcher.matches_empty() { index.all() } else { RoaringBitmap::new() };
+        return if matcher.matches_empty() { candidates() } else { RoaringBitmap::new() };
     }
     if matcher.matches_empty() {
-        index.all() - union_where(index, matcher, false)
+        candidates() - union_where(index, matcher, false, within)
     } else {
-        union_where(index, matcher, true)
+        union_where(index, matcher, true, within)
     }
 }
 
-/// Union of `P(name=v)` over the values `v` for which `matcher.matches(v) == wanted`.
-fn union_where(index: &impl PostingsSource, matcher: &Matcher, wanted: bool) -> RoaringBitmap {
+/// Union of `P(name=v)` over the values `v` for which `matcher.matches(v) == wanted`, limited
+/// to `within` when given.
+fn union_where(
+    index: &impl PostingsSource,
+    matcher: &Matcher,
+    wanted: bool,
+    within: Option<&RoaringBitmap>,
+) -> RoaringBitmap {
+    let mut union = RoaringBitmap::new();
+    let mut add = |postings: &RoaringBitmap| match within {
+        Some(within) => union |= within & postings,
+        None => union |= postings,
+    };
     // With a finite positive form, the values the matcher accepts (or, when negated, rejects)
     // are exactly that list.
     if let Some(literals) = matcher.positive_values()
         && wanted != matcher.is_negative()
     {
-        let mut union = RoaringBitmap::new();
         for value in literals {
-            if let Some(bitmap) = index.postings(&matcher.name, value) {
-                union |= bitmap;
+            if let Some(postings) = index.postings(&matcher.name, value) {
+                add(&postings);
             }
         }
-        return union;
+    } else {
+        index.for_each_value(&matcher.name, &mut |value| matcher.matches(value) == wanted, &mut add);
     }
-    index.for_each_value(&matcher.name, &mut |value| matcher.matches(value) == wanted)
+    union
 }
 
 /// The head's postings seen through its symbol table.
@@ -154,15 +176,18 @@ impl PostingsSource for HeadPostings<'_> {
         self.symbols.lookup(name).is_some_and(|id| self.postings.values.contains_key(&id))
     }
 
-    fn for_each_value(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
-        let mut union = RoaringBitmap::new();
-        let Some(name) = self.symbols.lookup(name) else { return union };
+    fn for_each_value(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+        visit: &mut dyn FnMut(&RoaringBitmap),
+    ) {
+        let Some(name) = self.symbols.lookup(name) else { return };
         for &value in self.postings.values_of(name) {
             if keep(self.symbols.resolve(value)) {
-                union |= &self.postings.by_pair[&(name, value)];
+                visit(&self.postings.by_pair[&(name, value)]);
             }
         }
-        union
     }
 
     fn postings(&self, name: &str, value: &str) -> Option<RoaringBitmap> {
