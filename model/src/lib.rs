@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod error;
 pub mod labels;
+pub mod logs;
 pub mod matcher;
 pub mod metrics;
 pub mod proto;
@@ -15,6 +16,7 @@ pub mod write;
 
 pub use error::{ErrorKind, StorageError, prometheus_error_body};
 pub use labels::{Label, Labels, LabelsError, METRIC_NAME};
+pub use logs::{Direction, LogAppendable, LogEntry, LogIter, LogQueryable, LogRecord, LogSelect, LogStream};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, Timestamp, is_stale_nan, stale_nan};
 pub use storage::{
