@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use argus_ingest::IngestConfig;
 use argus_query::QueryConfig;
+use argus_logstore::LogConfig as LogStoreConfig;
 use argus_tsdb::TsdbConfig;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address of the HTTP server (all APIs, `/metrics` and the dashboard).
     pub listen: SocketAddr,
-    /// Directory under which all data is kept (`tsdb/` for metrics).
+    /// Directory under which all data is kept (`tsdb/` for metrics, `logs/` for logs).
     pub data_dir: PathBuf,
     /// Serve the admin API (`/api/v1/admin/tsdb/...`), which changes stored data.
     pub enable_admin_api: bool,
@@ -44,6 +45,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub tsdb: TsdbConfig,
+    pub logs: LogStoreConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -94,6 +96,10 @@ impl Config {
 
     pub fn tsdb_dir(&self) -> PathBuf {
         self.data_dir.join("tsdb")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
     }
 }
 

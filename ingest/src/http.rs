@@ -1,11 +1,12 @@
 //! The receivers' HTTP surface: `router(state)` mounts `POST /api/v1/write` and
-//! `POST /api/v1/import/prometheus`, plus the plumbing they share (bounded body reading, the
+//! `POST /api/v1/import/prometheus`, `log_router(state)` mounts `POST /loki/api/v1/push`,
+//! plus the plumbing they share (bounded body reading, the
 //! hand-off to the engine on a blocking thread).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argus_model::{Appendable, ErrorKind, StorageError, WriteBatch};
+use argus_model::{Appendable, ErrorKind, LogAppendable, StorageError, WriteBatch};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -16,7 +17,7 @@ use http_body_util::BodyExt;
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 use crate::validate::Refusals;
-use crate::{import, remote_write};
+use crate::{import, loki_push, remote_write};
 
 /// Counters of the receivers, read by the binary's `/metrics`.
 #[derive(Debug, Default)]
@@ -25,6 +26,11 @@ pub struct IngestMetrics {
     pub samples_received: AtomicU64,
     /// Samples dropped because their series' labels were invalid.
     pub samples_invalid: AtomicU64,
+    /// Log entries stored, and the bytes of their lines.
+    pub entries_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    /// Log entries refused by validation (bad labels, limits, timestamps).
+    pub entries_refused: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -40,11 +46,27 @@ impl IngestState {
     }
 }
 
+/// What the log receivers need: where entries go and what they may be.
+#[derive(Clone)]
+pub struct LogIngestState {
+    pub storage: Arc<dyn LogAppendable>,
+    pub config: Arc<IngestConfig>,
+    pub metrics: Arc<IngestMetrics>,
+    /// Entries older than this many nanoseconds are refused (the log store's retention).
+    pub retention_ns: Option<i64>,
+}
+
+/// The metric receivers: `POST /api/v1/write`, `POST /api/v1/import/prometheus`.
 pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/import/prometheus", post(import::import))
         .with_state(state)
+}
+
+/// The log receivers: `POST /loki/api/v1/push`.
+pub fn log_router(state: LogIngestState) -> Router {
+    Router::new().route("/loki/api/v1/push", post(loki_push::push)).with_state(state)
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {

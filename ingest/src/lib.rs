@@ -1,15 +1,17 @@
-//! Receivers: how data gets into Argus over the wire. Today: Prometheus remote write 1.0 and the
-//! Prometheus text format import. Receivers decode and validate (pure functions), then store
-//! through `argus_model::Appendable`, never touching an engine directly.
+//! Receivers: how data gets into Argus over the wire: Prometheus remote write 1.0, the
+//! Prometheus text format import and the Loki push API. Receivers decode and validate (pure
+//! functions), then store through `argus_model::Appendable` or `LogAppendable`, never touching
+//! an engine directly.
 
 mod config;
 mod error;
 pub mod exposition;
 mod http;
 mod import;
+mod loki_push;
 mod remote_write;
 mod validate;
 
-pub use config::IngestConfig;
+pub use config::{IngestConfig, LogLimits};
 pub use error::{Error, Result};
-pub use http::{IngestMetrics, IngestState, router};
+pub use http::{IngestMetrics, IngestState, LogIngestState, log_router, router};

@@ -2,12 +2,14 @@
 //! traits engines implement, and the wire protobufs. It does no I/O and uses no async runtime.
 
 pub mod cache;
+pub mod calendar;
 pub mod error;
 pub mod labels;
 pub mod logs;
 pub mod matcher;
 pub mod metrics;
 pub mod proto;
+pub mod quoted;
 pub mod regex;
 pub mod sample;
 pub mod storage;

@@ -5,6 +5,8 @@
 
 mod decode;
 
+pub(crate) use decode::decompress;
+
 use argus_model::WriteBatch;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};

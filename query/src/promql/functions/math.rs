@@ -5,6 +5,8 @@
 //! skipped by the evaluator, as in Prometheus) and decides about the metric name; this module
 //! only computes values.
 
+use argus_model::calendar::civil_from_days;
+
 use super::stats::{go_max, go_min};
 
 /// The element-wise function called `name`: `abs ceil floor exp sqrt ln log2 log10 sgn`, the
@@ -158,21 +160,6 @@ fn days_in_month(year: i64, month: u32) -> u32 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01, by Howard
-/// Hinnant's `civil_from_days`: exact for every day an `i64` of seconds can reach.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
