@@ -9,6 +9,7 @@ use std::time::Instant;
 use argus_ingest::IngestMetrics;
 use argus_model::RejectReason;
 use argus_model::metrics::{Histogram, LATENCY_BUCKETS, MetricKind, TextEncoder};
+use argus_logstore::LogStore;
 use argus_tsdb::Shards;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -62,6 +63,7 @@ pub async fn record_http(State(metrics): State<Arc<HttpMetrics>>, request: Reque
 #[derive(Clone)]
 pub struct MetricsSources {
     pub storage: Arc<Shards>,
+    pub logs: LogStore,
     pub ingest: Arc<IngestMetrics>,
     pub http: Arc<HttpMetrics>,
 }
@@ -109,8 +111,26 @@ fn encode(sources: &MetricsSources) -> String {
     let invalid = ingest.samples_invalid.load(Relaxed) as f64;
     let help = "Samples dropped because their series' labels were invalid.";
     out.single("argus_ingest_samples_invalid_total", Counter, help, invalid);
+    encode_logs(&mut out, &sources.logs, ingest);
     encode_http(&mut out, &sources.http);
     out.finish()
+}
+
+/// The log store's volume: what was pushed and refused, and what is kept on disk.
+fn encode_logs(out: &mut TextEncoder, logs: &LogStore, ingest: &IngestMetrics) {
+    use MetricKind::{Counter, Gauge};
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = logs.stats();
+    let help = "Log entries stored since start.";
+    out.single("argus_logs_entries_stored_total", Counter, help, stats.pushed_entries as f64);
+    let help = "Bytes of the log lines stored since start.";
+    out.single("argus_logs_bytes_stored_total", Counter, help, stats.pushed_bytes as f64);
+    let refused = ingest.entries_refused.load(Relaxed) as f64;
+    let help = "Pushed log entries refused by validation (labels, limits, timestamps).";
+    out.single("argus_logs_entries_refused_total", Counter, help, refused);
+    out.single("argus_logs_partitions", Gauge, "Log partitions on disk.", stats.partitions as f64);
+    out.single("argus_logs_partition_bytes", Gauge, "Bytes of the log partitions on disk.", stats.partition_bytes as f64);
+    out.single("argus_logs_streams", Gauge, "Log streams with entries on disk.", stats.streams as f64);
 }
 
 fn encode_http(out: &mut TextEncoder, http: &HttpMetrics) {

@@ -1,12 +1,14 @@
-//! `argus server`: opens the engine (replaying its WAL), starts its maintenance thread, mounts
-//! every crate's router on one axum server, serves until SIGINT/SIGTERM, then drains requests,
-//! stops maintenance and closes the WAL.
+//! `argus server`: opens the engines (replaying their WALs), starts the tsdb's maintenance
+//! thread, mounts every crate's router on one axum server, serves until SIGINT/SIGTERM, then
+//! drains requests, stops maintenance and closes the WALs (the log store commits last when its
+//! final handle is dropped).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use argus_ingest::IngestState;
+use argus_ingest::{IngestState, LogIngestState};
+use argus_logstore::LogStore;
 use argus_query::{BuildInfo, QueryState};
 use argus_tsdb::Shards;
 use axum::Router;
@@ -25,13 +27,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await?
         .with_context(|| format!("opening the time-series engine in {}", config.tsdb_dir().display()))?;
     let storage = Arc::new(storage);
+    let (logs_dir, logs_config) = (config.logs_dir(), config.storage.logs.clone());
+    let logs = tokio::task::spawn_blocking(move || LogStore::open(&logs_dir, logs_config))
+        .await?
+        .with_context(|| format!("opening the log store in {}", config.logs_dir().display()))?;
     let maintenance = Shards::start_maintenance(&storage, config.storage.tsdb.compaction_interval.0);
     memory::release_freed_memory_every(Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "argus is ready");
-    axum::serve(listener, app(&config, storage.clone()))
+    axum::serve(listener, app(&config, storage.clone(), logs))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving http")?;
@@ -41,19 +47,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// The whole HTTP surface on one router.
-pub fn app(config: &Config, storage: Arc<Shards>) -> Router {
+pub fn app(config: &Config, storage: Arc<Shards>, logs: LogStore) -> Router {
     let ingest = IngestState::new(storage.clone(), config.ingest.clone());
+    let log_ingest = LogIngestState {
+        storage: Arc::new(logs.clone()),
+        config: ingest.config.clone(),
+        metrics: ingest.metrics.clone(),
+        retention_ns: logs.config().retention_ns(),
+    };
     let http_metrics = Arc::new(HttpMetrics::default());
     let sources = MetricsSources {
         storage: storage.clone(),
+        logs: logs.clone(),
         ingest: ingest.metrics.clone(),
         http: http_metrics.clone(),
     };
     let build_info = BuildInfo { version: env!("CARGO_PKG_VERSION").to_string(), revision: String::new() };
     let admin = admin::router(storage.clone(), config.enable_admin_api);
-    let query = QueryState::new(storage, &config.query, build_info);
+    let query = QueryState::new(storage, &config.query, build_info).with_logs(Arc::new(logs));
     Router::new()
         .merge(argus_ingest::router(ingest))
+        .merge(argus_ingest::log_router(log_ingest))
         .merge(argus_query::router(query))
         .merge(admin)
         .route("/metrics", get(metrics::render).with_state(sources))

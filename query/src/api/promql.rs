@@ -92,7 +92,7 @@ fn timeout(params: &Params) -> Result<Duration, ApiError> {
 }
 
 /// The response body of a successful query, serialized straight from the engine's value.
-fn success_body(evaluated: &Evaluated) -> Result<Vec<u8>, ApiError> {
+pub(super) fn success_body(evaluated: &Evaluated) -> Result<Vec<u8>, ApiError> {
     let value = &evaluated.value;
     let data = QueryData { result_type: value.type_name(), result: QueryResult(value) };
     serde_json::to_vec(&Success::with_warnings(data, evaluated.warnings.clone()))

@@ -63,6 +63,10 @@ impl Engine {
         Self { storage, options }
     }
 
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
     /// Evaluates `query` at `time` (ms).
     pub fn instant(&self, query: &str, time: i64) -> Result<Value> {
         self.instant_within(query, time, self.options.timeout).map(|evaluated| evaluated.value)
