@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use argus_ingest::IngestConfig;
-use argus_query::QueryConfig;
 use argus_logstore::LogConfig as LogStoreConfig;
+use argus_query::QueryConfig;
 use argus_tsdb::TsdbConfig;
 use serde::{Deserialize, Serialize};
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use argus_ingest::IngestMetrics;
+use argus_logstore::LogStore;
 use argus_model::RejectReason;
 use argus_model::metrics::{Histogram, LATENCY_BUCKETS, MetricKind, TextEncoder};
-use argus_logstore::LogStore;
 use argus_tsdb::Shards;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -129,7 +129,12 @@ fn encode_logs(out: &mut TextEncoder, logs: &LogStore, ingest: &IngestMetrics) {
     let help = "Pushed log entries refused by validation (labels, limits, timestamps).";
     out.single("argus_logs_entries_refused_total", Counter, help, refused);
     out.single("argus_logs_partitions", Gauge, "Log partitions on disk.", stats.partitions as f64);
-    out.single("argus_logs_partition_bytes", Gauge, "Bytes of the log partitions on disk.", stats.partition_bytes as f64);
+    out.single(
+        "argus_logs_partition_bytes",
+        Gauge,
+        "Bytes of the log partitions on disk.",
+        stats.partition_bytes as f64,
+    );
     out.single("argus_logs_streams", Gauge, "Log streams with entries on disk.", stats.streams as f64);
 }
 

@@ -11,7 +11,7 @@
 //!
 //! The engine knows nothing of HTTP or LogQL: the query crate evaluates LogQL over
 //! [`argus_model::LogQueryable`]. Document layout: `schema`; WAL record: `record`; on-disk
-//! layout and guarantees: `logstore/docs/format.md`.
+//! layout and guarantees: `docs/logs.md`.
 
 mod config;
 mod error;

@@ -63,8 +63,8 @@ pub struct LogStats {
 }
 
 impl LogStore {
-    /// Opens the store in `dir` (created if missing), replays the WAL into the partitions and
-    /// starts the committer thread.
+    /// Opens the store in `dir` (created if missing), replays the WAL into the partitions,
+    /// commits what it replayed and starts the committer thread.
     pub fn open(dir: &Path, config: LogConfig) -> Result<LogStore> {
         let partitions = Partitions::open(&dir.join("partitions"), &config)?;
         let mut last_seq = partitions.max_committed_seq();
@@ -98,6 +98,8 @@ impl LogStore {
             pushed_entries: AtomicU64::new(0),
             pushed_bytes: AtomicU64::new(0),
         });
+        // What replay re-indexed becomes searchable before the first request.
+        inner.commit_cycle()?;
         let committer = Committer::start(inner.clone());
         Ok(LogStore { inner, _committer: Arc::new(committer) })
     }

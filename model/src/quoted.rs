@@ -65,7 +65,8 @@ fn escape(rest: &str) -> Result<(Vec<u8>, usize), String> {
         }
         '0'..='7' => {
             let digits = rest.get(..3).filter(|d| d.bytes().all(|b| (b'0'..=b'7').contains(&b)));
-            let value = u32::from_str_radix(digits.ok_or("octal escape needs three digits")?, 8).expect("octal");
+            let value =
+                u32::from_str_radix(digits.ok_or("octal escape needs three digits")?, 8).expect("octal");
             let byte = u8::try_from(value).map_err(|_| "octal escape above \\377".to_string())?;
             Ok((vec![byte], 3))
         }
@@ -97,7 +98,8 @@ mod tests {
 
     #[test]
     fn malformed_strings_are_errors() {
-        for bad in [r#""abc"#, r#""\q""#, r#""\x4""#, r#""\xff""#, "\"a\nb\"", "`abc", "abc", r#""\400""#, ""] {
+        for bad in [r#""abc"#, r#""\q""#, r#""\x4""#, r#""\xff""#, "\"a\nb\"", "`abc", "abc", r#""\400""#, ""]
+        {
             assert!(read_quoted(bad).is_err(), "{bad:?}");
         }
     }

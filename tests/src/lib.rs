@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod client;
+pub mod loki;
 pub mod prometheus;
 
 /// Whether this run is CI, where a missing external tool is a failure, not a skip.

@@ -108,12 +108,18 @@ fn decode_protobuf(body: &[u8], limit: u64) -> Result<Vec<RawStream>> {
 fn decode_json(body: &[u8]) -> Result<Vec<RawStream>> {
     let bad = |message: String| Error::Parse(message);
     let root: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    let streams = root.get("streams").and_then(Value::as_array).ok_or_else(|| bad("missing \"streams\" array".into()))?;
+    let streams = root
+        .get("streams")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("missing \"streams\" array".into()))?;
     streams
         .iter()
         .map(|stream| {
             let labels = string_pairs(stream.get("stream").unwrap_or(&Value::Null), "stream")?;
-            let values = stream.get("values").and_then(Value::as_array).ok_or_else(|| bad("stream without a \"values\" array".into()))?;
+            let values = stream
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("stream without a \"values\" array".into()))?;
             let entries = values.iter().map(json_entry).collect::<Result<_>>()?;
             Ok(RawStream { labels: RawLabels::Pairs(labels), entries })
         })
@@ -169,7 +175,11 @@ pub(crate) fn parse_label_string(text: &str) -> std::result::Result<Vec<(String,
         if name.is_empty() {
             return Err("expected a label name".into());
         }
-        rest = rest[name_len..].trim_start().strip_prefix('=').ok_or("expected '=' after a label name")?.trim_start();
+        rest = rest[name_len..]
+            .trim_start()
+            .strip_prefix('=')
+            .ok_or("expected '=' after a label name")?
+            .trim_start();
         let (value, used) = argus_model::quoted::read_quoted(rest)?;
         pairs.push((name.to_string(), value));
         rest = &rest[used..];
@@ -190,10 +200,24 @@ mod tests {
 
     #[test]
     fn label_strings_parse_like_loki() {
-        assert_eq!(parse_label_string(r#"{app="api", env="prod"}"#), Ok(pairs(&[("app", "api"), ("env", "prod")])));
-        assert_eq!(parse_label_string(r#" {a="x\"y\\z",b=`raw\n`} "#), Ok(pairs(&[("a", "x\"y\\z"), ("b", r"raw\n")])));
+        assert_eq!(
+            parse_label_string(r#"{app="api", env="prod"}"#),
+            Ok(pairs(&[("app", "api"), ("env", "prod")]))
+        );
+        assert_eq!(
+            parse_label_string(r#" {a="x\"y\\z",b=`raw\n`} "#),
+            Ok(pairs(&[("a", "x\"y\\z"), ("b", r"raw\n")]))
+        );
         assert_eq!(parse_label_string("{}"), Ok(Vec::new()));
-        for bad in ["app=\"api\"", "{app=api}", "{app=\"api\"", "{=\"x\"}", "{a=\"x\" b=\"y\"}", "{a=\"x\"} z", "{a-b=\"x\"}"] {
+        for bad in [
+            "app=\"api\"",
+            "{app=api}",
+            "{app=\"api\"",
+            "{=\"x\"}",
+            "{a=\"x\" b=\"y\"}",
+            "{a=\"x\"} z",
+            "{a-b=\"x\"}",
+        ] {
             assert!(parse_label_string(bad).is_err(), "{bad}");
         }
     }
@@ -208,7 +232,11 @@ mod tests {
             streams[0].entries,
             [
                 RawEntry { timestamp: 1_700_000_000_000_000_001, line: "one".into(), metadata: vec![] },
-                RawEntry { timestamp: 1_700_000_000_000_000_002, line: "two".into(), metadata: pairs(&[("trace_id", "abc")]) },
+                RawEntry {
+                    timestamp: 1_700_000_000_000_000_002,
+                    line: "two".into(),
+                    metadata: pairs(&[("trace_id", "abc")])
+                },
             ]
         );
         for bad in [
@@ -219,7 +247,11 @@ mod tests {
             br#"{"nothing":[]}"#,
             b"not json",
         ] {
-            assert!(matches!(decode(bad, Format::Json, 1 << 20), Err(Error::Parse(_))), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                matches!(decode(bad, Format::Json, 1 << 20), Err(Error::Parse(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -238,7 +270,14 @@ mod tests {
         let body = snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()).unwrap();
         let streams = decode(&body, Format::Protobuf, 1 << 20).unwrap();
         assert_eq!(streams[0].labels, RawLabels::Text(r#"{app="api"}"#.into()));
-        assert_eq!(streams[0].entries[0], RawEntry { timestamp: 1_700_000_000_000_000_005, line: "hello ✓".into(), metadata: pairs(&[("k", "v")]) });
+        assert_eq!(
+            streams[0].entries[0],
+            RawEntry {
+                timestamp: 1_700_000_000_000_000_005,
+                line: "hello ✓".into(),
+                metadata: pairs(&[("k", "v")])
+            }
+        );
         assert!(decode(b"not snappy", Format::Protobuf, 1 << 20).is_err());
     }
 

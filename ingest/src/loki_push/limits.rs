@@ -43,7 +43,9 @@ pub(crate) fn validate(raw: Vec<RawStream>, limits: &LogLimits, window: Window) 
             match check_entry(&labels, entry.timestamp, entry.line.len(), limits, window)
                 .and_then(|()| metadata(&labels, entry.metadata))
             {
-                Ok(metadata) => entries.push(LogEntry { timestamp: entry.timestamp, line: entry.line, metadata }),
+                Ok(metadata) => {
+                    entries.push(LogEntry { timestamp: entry.timestamp, line: entry.line, metadata })
+                }
                 Err(error) => {
                     validated.errors.push(error);
                     validated.refused_entries += 1;
@@ -60,7 +62,8 @@ pub(crate) fn validate(raw: Vec<RawStream>, limits: &LogLimits, window: Window) 
 fn stream_labels(raw: &RawLabels, limits: &LogLimits) -> Result<Labels, String> {
     let (pairs, shown) = match raw {
         RawLabels::Text(text) => {
-            let pairs = parse_label_string(text).map_err(|e| format!("error parsing labels '{text}' with error: {e}"))?;
+            let pairs = parse_label_string(text)
+                .map_err(|e| format!("error parsing labels '{text}' with error: {e}"))?;
             (pairs, text.clone())
         }
         RawLabels::Pairs(pairs) => {
@@ -92,7 +95,13 @@ fn stream_labels(raw: &RawLabels, limits: &LogLimits) -> Result<Labels, String> 
     Ok(labels)
 }
 
-fn check_entry(labels: &Labels, timestamp: i64, line_len: usize, limits: &LogLimits, window: Window) -> Result<(), String> {
+fn check_entry(
+    labels: &Labels,
+    timestamp: i64,
+    line_len: usize,
+    limits: &LogLimits,
+    window: Window,
+) -> Result<(), String> {
     if let Some(oldest) = window.oldest
         && timestamp < oldest
     {
@@ -103,7 +112,10 @@ fn check_entry(labels: &Labels, timestamp: i64, line_len: usize, limits: &LogLim
         ));
     }
     if timestamp > window.newest {
-        return Err(format!("entry for stream '{labels}' has timestamp too new: {}", format_rfc3339_nanos(timestamp)));
+        return Err(format!(
+            "entry for stream '{labels}' has timestamp too new: {}",
+            format_rfc3339_nanos(timestamp)
+        ));
     }
     if line_len as u64 > limits.max_line_size.0 {
         return Err(format!(
@@ -133,7 +145,10 @@ mod tests {
     fn raw(labels: &str, entries: &[(i64, &str)]) -> RawStream {
         RawStream {
             labels: RawLabels::Text(labels.to_string()),
-            entries: entries.iter().map(|&(timestamp, line)| RawEntry { timestamp, line: line.into(), metadata: vec![] }).collect(),
+            entries: entries
+                .iter()
+                .map(|&(timestamp, line)| RawEntry { timestamp, line: line.into(), metadata: vec![] })
+                .collect(),
         }
     }
 
@@ -142,7 +157,15 @@ mod tests {
         let limits = LogLimits { max_line_size: argus_model::time::ByteSize(10), ..LogLimits::default() };
         let validated = validate(
             vec![
-                raw(r#"{app="api"}"#, &[(NOW, "ok"), (NOW, "much too long a line"), (0, "old"), (NOW + 3_600_000_000_000, "future")]),
+                raw(
+                    r#"{app="api"}"#,
+                    &[
+                        (NOW, "ok"),
+                        (NOW, "much too long a line"),
+                        (0, "old"),
+                        (NOW + 3_600_000_000_000, "future"),
+                    ],
+                ),
                 raw(r#"{app="web"}"#, &[(NOW, "fine")]),
             ],
             &limits,
@@ -161,11 +184,15 @@ mod tests {
 
     #[test]
     fn streams_with_bad_labels_lose_every_entry() {
-        let limits = LogLimits { max_label_names_per_series: 2, max_label_value_length: 5, ..LogLimits::default() };
+        let limits =
+            LogLimits { max_label_names_per_series: 2, max_label_value_length: 5, ..LogLimits::default() };
         let cases = [
             (r#"{app="api""#, "error parsing labels '{app=\"api\"' with error: "),
             ("{}", "error at least one label pair is required per stream"),
-            (r#"{a="1",b="2",c="3"}"#, "entry for stream '{a=\"1\", b=\"2\", c=\"3\"}' has 3 label names; limit 2"),
+            (
+                r#"{a="1",b="2",c="3"}"#,
+                "entry for stream '{a=\"1\", b=\"2\", c=\"3\"}' has 3 label names; limit 2",
+            ),
             (r#"{a="123456"}"#, "stream '{a=\"123456\"}' has label value too long: '123456'"),
             (r#"{a="1",a="2"}"#, "error parsing labels"),
         ];
@@ -175,7 +202,10 @@ mod tests {
             assert_eq!(validated.refused_entries, 2);
             assert!(validated.errors[0].starts_with(message), "{labels}: {}", validated.errors[0]);
         }
-        let json = RawStream { labels: RawLabels::Pairs(vec![("bad-name".into(), "x".into())]), entries: vec![] };
-        assert!(validate(vec![json], &limits, window()).errors[0].contains("invalid label name \"bad-name\""));
+        let json =
+            RawStream { labels: RawLabels::Pairs(vec![("bad-name".into(), "x".into())]), entries: vec![] };
+        assert!(
+            validate(vec![json], &limits, window()).errors[0].contains("invalid label name \"bad-name\"")
+        );
     }
 }

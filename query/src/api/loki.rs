@@ -49,11 +49,13 @@ impl From<crate::Error> for LokiError {
 
 impl IntoResponse for LokiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %self.0.message, "loki api request failed");
         }
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.0.message)).into_response()
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.0.message))
+            .into_response()
     }
 }
 
@@ -64,20 +66,25 @@ fn bad(message: impl Into<String>) -> LokiError {
 }
 
 fn logs(state: &QueryState) -> Result<Arc<dyn LogQueryable>, LokiError> {
-    state.logs.clone().ok_or_else(|| LokiError(ApiError { kind: ErrorKind::Unavailable, message: "the log store is not enabled".into() }))
+    state.logs.clone().ok_or_else(|| {
+        LokiError(ApiError { kind: ErrorKind::Unavailable, message: "the log store is not enabled".into() })
+    })
 }
 
 /// A Loki timestamp: float seconds when it has a `.`, integer seconds up to ten digits,
 /// nanoseconds beyond, else RFC 3339.
 pub fn parse_loki_time(text: &str, param: &str) -> Result<i64, LokiError> {
-    let invalid = || bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid timestamp"));
+    let invalid =
+        || bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid timestamp"));
     if text.contains('.')
         && let Ok(seconds) = text.parse::<f64>()
     {
         return if seconds.is_finite() { Ok((seconds * 1e9).round() as i64) } else { Err(invalid()) };
     }
     match text.parse::<i64>() {
-        Ok(n) if text.trim_start_matches('-').len() <= 10 => n.checked_mul(NANOS_PER_SECOND).ok_or_else(invalid),
+        Ok(n) if text.trim_start_matches('-').len() <= 10 => {
+            n.checked_mul(NANOS_PER_SECOND).ok_or_else(invalid)
+        }
         Ok(n) => Ok(n),
         Err(_) => parse_rfc3339_nanos(text).ok_or_else(invalid),
     }
@@ -91,8 +98,9 @@ fn parse_duration_param(text: &str, param: &str) -> Result<Duration, LokiError> 
     {
         return Ok(Duration::from_secs_f64(seconds));
     }
-    argus_model::time::parse_duration(text)
-        .map_err(|_| bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid duration")))
+    argus_model::time::parse_duration(text).map_err(|_| {
+        bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid duration"))
+    })
 }
 
 /// `start`/`end`/`since` as nanoseconds: `end` defaults to now, `start` to `end - since` or
@@ -105,7 +113,8 @@ fn time_bounds(params: &Params, default_span: i64) -> Result<(i64, i64), LokiErr
         Some(since) => parse_duration_param(since, "since")?.as_nanos() as i64,
         None => default_span,
     };
-    let start = get("start").map(|t| parse_loki_time(t, "start")).transpose()?.unwrap_or(end.saturating_sub(span));
+    let start =
+        get("start").map(|t| parse_loki_time(t, "start")).transpose()?.unwrap_or(end.saturating_sub(span));
     if end < start {
         return Err(bad("end timestamp must not be before or equal to start time"));
     }
@@ -115,10 +124,14 @@ fn time_bounds(params: &Params, default_span: i64) -> Result<(i64, i64), LokiErr
 fn limit(params: &Params) -> Result<usize, LokiError> {
     let limit = match params.get("limit").filter(|v| !v.is_empty()) {
         None => DEFAULT_LIMIT,
-        Some(text) => text.parse::<usize>().map_err(|_| bad(format!("invalid parameter \"limit\": cannot parse \"{text}\"")))?,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| bad(format!("invalid parameter \"limit\": cannot parse \"{text}\"")))?,
     };
     if limit > MAX_LIMIT {
-        return Err(bad(format!("max entries limit per query exceeded, limit > max_entries_limit ({limit} > {MAX_LIMIT})")));
+        return Err(bad(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit ({limit} > {MAX_LIMIT})"
+        )));
     }
     Ok(limit)
 }
@@ -127,7 +140,9 @@ fn direction(params: &Params) -> Result<Direction, LokiError> {
     match params.get("direction").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("backward") => Ok(Direction::Backward),
         Some("forward") => Ok(Direction::Forward),
-        Some(other) => Err(bad(format!("invalid parameter \"direction\": {other:?} is neither forward nor backward"))),
+        Some(other) => {
+            Err(bad(format!("invalid parameter \"direction\": {other:?} is neither forward nor backward")))
+        }
     }
 }
 
@@ -136,7 +151,11 @@ fn parse_query(params: &Params) -> Result<Query, LokiError> {
     logql::parse(text).map_err(|e| bad(e.to_string()))
 }
 
-pub async fn query_range(State(state): State<QueryState>, RawQuery(raw): RawQuery, body: Bytes) -> LokiResult {
+pub async fn query_range(
+    State(state): State<QueryState>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> LokiResult {
     let params = Params::parse(raw.as_deref(), &body);
     let (start, end) = time_bounds(&params, 3600 * NANOS_PER_SECOND)?;
     match parse_query(&params)? {
@@ -152,7 +171,9 @@ pub async fn query_range(State(state): State<QueryState>, RawQuery(raw): RawQuer
                 None => default_step(start, end),
             };
             if step <= 0 {
-                return Err(bad("zero or negative query resolution step widths are not accepted. Try a positive integer"));
+                return Err(bad(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                ));
             }
             let evaluation = Evaluation::Range { start: start / 1_000_000, end: end / 1_000_000, step };
             metric_response(&state, expr, evaluation).await
@@ -180,19 +201,34 @@ pub async fn query(State(state): State<QueryState>, RawQuery(raw): RawQuery, bod
     }
 }
 
-async fn log_response(state: &QueryState, expr: LogExpr, range: TimeRange, direction: Direction, limit: usize) -> LokiResult {
+async fn log_response(
+    state: &QueryState,
+    expr: LogExpr,
+    range: TimeRange,
+    direction: Direction,
+    limit: usize,
+) -> LokiResult {
     let storage = logs(state)?;
     let body = blocking(move || -> Result<Vec<u8>, ApiError> {
         let streams = logql::select_streams(&expr, storage.as_ref(), range, direction, limit)
             .map_err(|e| ApiError { kind: e.kind(), message: e.to_string() })?;
-        let data = StreamsData { result_type: "streams", result: streams.iter().map(StreamJson).collect(), stats: Stats {} };
-        serde_json::to_vec(&Success::new(data)).map_err(|e| ApiError { kind: ErrorKind::Internal, message: e.to_string() })
+        let data = StreamsData {
+            result_type: "streams",
+            result: streams.iter().map(StreamJson).collect(),
+            stats: Stats {},
+        };
+        serde_json::to_vec(&Success::new(data))
+            .map_err(|e| ApiError { kind: ErrorKind::Internal, message: e.to_string() })
     })
     .await?;
     Ok(json(body))
 }
 
-async fn metric_response(state: &QueryState, expr: crate::logql::ast::MetricExpr, evaluation: Evaluation) -> LokiResult {
+async fn metric_response(
+    state: &QueryState,
+    expr: crate::logql::ast::MetricExpr,
+    evaluation: Evaluation,
+) -> LokiResult {
     let storage = logs(state)?;
     let options = state.engine.options().clone();
     let body = blocking(move || -> Result<Vec<u8>, ApiError> {
@@ -252,11 +288,13 @@ async fn streams(state: &QueryState, params: &Params, query: Option<&str>) -> Re
             Query::Metric(_) => return Err(bad("a stream selector is required, not a metric query")),
         },
     };
-    Ok(blocking(move || storage.log_streams(&matchers, TimeRange::new(start, end)).map_err(ApiError::from)).await?)
+    Ok(blocking(move || storage.log_streams(&matchers, TimeRange::new(start, end)).map_err(ApiError::from))
+        .await?)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, LokiError> {
-    serde_json::to_vec(value).map_err(|e| LokiError(ApiError { kind: ErrorKind::Internal, message: e.to_string() }))
+    serde_json::to_vec(value)
+        .map_err(|e| LokiError(ApiError { kind: ErrorKind::Internal, message: e.to_string() }))
 }
 
 #[derive(Serialize)]

@@ -25,7 +25,11 @@ pub enum Stage {
     /// `|= "a" or "b"`, `!= "a"`, `|~ "re"`, `!~ "re"`.
     LineFilter(LineFilter),
     Json(Vec<Extraction>),
-    Logfmt { strict: bool, keep_empty: bool, extractions: Vec<Extraction> },
+    Logfmt {
+        strict: bool,
+        keep_empty: bool,
+        extractions: Vec<Extraction>,
+    },
     Regexp(Regex),
     Pattern(Pattern),
     LabelFilter(LabelFilter),
@@ -95,11 +99,23 @@ pub enum LabelFilter {
     /// `name = "v"`, `name =~ "re"` …
     String(Matcher),
     /// `name > 10`, `name <= 1.5`, `name == 200`.
-    Number { name: String, op: Comparison, value: f64 },
+    Number {
+        name: String,
+        op: Comparison,
+        value: f64,
+    },
     /// `name > 250ms`.
-    Duration { name: String, op: Comparison, value: Duration },
+    Duration {
+        name: String,
+        op: Comparison,
+        value: Duration,
+    },
     /// `name > 20MB`.
-    Bytes { name: String, op: Comparison, value: u64 },
+    Bytes {
+        name: String,
+        op: Comparison,
+        value: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +152,10 @@ pub struct Template {
 pub enum TemplatePart {
     Text(String),
     /// `{{ .name | fn arg | fn }}`: a value then functions applied in turn.
-    Action { value: TemplateValue, functions: Vec<TemplateFunction> },
+    Action {
+        value: TemplateValue,
+        functions: Vec<TemplateFunction>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,8 +24,8 @@ pub struct Spanned {
 
 /// Longest first, so `|=` wins over `|` and `>=` over `>`.
 const SYMBOLS: [&str; 26] = [
-    "|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "{", "}", "(", ")", "[", "]", ",", "|", "=", ">", "<", "+", "-",
-    "*", "/", "%", "^", "!",
+    "|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "{", "}", "(", ")", "[", "]", ",", "|", "=", ">", "<",
+    "+", "-", "*", "/", "%", "^", "!",
 ];
 
 pub fn tokenize(input: &str) -> Result<Vec<Spanned>, String> {
@@ -71,7 +71,8 @@ pub fn tokenize(input: &str) -> Result<Vec<Spanned>, String> {
 fn signed_exponent_len(rest: &str, len: usize) -> usize {
     let word = &rest[..len];
     let after = &rest[len..];
-    let ends_in_exponent = word.ends_with(['e', 'E']) && word[..word.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let ends_in_exponent =
+        word.ends_with(['e', 'E']) && word[..word.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if ends_in_exponent && after.starts_with(['+', '-']) {
         let digits = after[1..].find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len() - 1);
         if digits > 0 {
@@ -114,9 +115,18 @@ mod tests {
                 Word("20MB".into()),
             ]
         );
-        assert_eq!(kinds("[5m] 1e-3 2-1"), [
-            Symbol("["), Word("5m".into()), Symbol("]"), Word("1e-3".into()), Word("2".into()), Symbol("-"), Word("1".into())
-        ]);
+        assert_eq!(
+            kinds("[5m] 1e-3 2-1"),
+            [
+                Symbol("["),
+                Word("5m".into()),
+                Symbol("]"),
+                Word("1e-3".into()),
+                Word("2".into()),
+                Symbol("-"),
+                Word("1".into())
+            ]
+        );
         assert_eq!(kinds("| logfmt --strict"), [Symbol("|"), Ident("logfmt".into()), Flag("strict".into())]);
     }
 

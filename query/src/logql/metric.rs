@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argus_model::{
-    Direction, Label, Labels, LogQueryable, Matcher, METRIC_NAME, MatchOp, Queryable, Sample, SamplesWanted,
+    Direction, Label, Labels, LogQueryable, METRIC_NAME, MatchOp, Matcher, Queryable, Sample, SamplesWanted,
     SelectHints, Selection, Series, StorageError, TimeRange,
 };
 
@@ -92,10 +92,18 @@ fn rewrite(
                 text.push_str(" bool");
             }
             if let Some((ignoring, labels)) = &modifiers.matching {
-                text.push_str(&format!(" {}({})", if *ignoring { "ignoring" } else { "on" }, labels.join(", ")));
+                text.push_str(&format!(
+                    " {}({})",
+                    if *ignoring { "ignoring" } else { "on" },
+                    labels.join(", ")
+                ));
             }
             if let Some((right, labels)) = &modifiers.group {
-                text.push_str(&format!(" {}({})", if *right { "group_right" } else { "group_left" }, labels.join(", ")));
+                text.push_str(&format!(
+                    " {}({})",
+                    if *right { "group_right" } else { "group_left" },
+                    labels.join(", ")
+                ));
             }
             format!("{text} {}", inner(right, computed)?)
         }
@@ -168,7 +176,12 @@ fn range_aggregation(
 }
 
 /// The value of one window: `points` are (nanoseconds, value) in it, in time order.
-fn aggregate(aggregation: &RangeAggregation, points: &[(i64, f64)], window: (i64, i64), range_seconds: f64) -> Option<f64> {
+fn aggregate(
+    aggregation: &RangeAggregation,
+    points: &[(i64, f64)],
+    window: (i64, i64),
+    range_seconds: f64,
+) -> Option<f64> {
     if points.is_empty() {
         return None;
     }
@@ -191,7 +204,8 @@ fn aggregate(aggregation: &RangeAggregation, points: &[(i64, f64)], window: (i64
         RangeOp::FirstOverTime => "first_over_time",
         RangeOp::LastOverTime => "last_over_time",
     };
-    let samples: Vec<Sample> = points.iter().map(|&(t, v)| Sample::new(t.div_euclid(NANOS_PER_MS), v)).collect();
+    let samples: Vec<Sample> =
+        points.iter().map(|&(t, v)| Sample::new(t.div_euclid(NANOS_PER_MS), v)).collect();
     let (low, high) = (window.0.div_euclid(NANOS_PER_MS), window.1.div_euclid(NANOS_PER_MS));
     let params: Vec<f64> = aggregation.parameter.into_iter().collect();
     range_function_at(name, &samples, low, high, high, &params)
@@ -301,7 +315,8 @@ impl Queryable for ComputedSeries {
             .iter()
             .filter(|(labels, _)| matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))))
             .map(|(labels, samples)| {
-                let within: Vec<Sample> = samples.iter().copied().filter(|s| hints.range.contains(s.t)).collect();
+                let within: Vec<Sample> =
+                    samples.iter().copied().filter(|s| hints.range.contains(s.t)).collect();
                 let samples = if hints.samples == SamplesWanted::None { Vec::new() } else { within };
                 Series { labels: labels.clone(), samples: Box::new(samples.into_iter()) }
             })

@@ -68,7 +68,9 @@ pub(crate) fn log_select(expr: &LogExpr, range: TimeRange, direction: Direction)
     let mut contains = Vec::new();
     for stage in &expr.stages {
         match stage {
-            Stage::LineFilter(filter) if filter.op == LineFilterOp::Contains && filter.patterns.len() == 1 => {
+            Stage::LineFilter(filter)
+                if filter.op == LineFilterOp::Contains && filter.patterns.len() == 1 =>
+            {
                 if let LinePattern::Text(text) = &filter.patterns[0] {
                     contains.push(text.clone());
                 }

@@ -27,7 +27,9 @@ pub fn parse(input: &str) -> Result<Query, ParseError> {
     let query = if parser.peek_symbol("{") {
         let expr = parser.log_expr()?;
         if expr.stages.iter().any(|s| matches!(s, Stage::Unwrap(_))) {
-            return Err(parser.error("unwrap is only allowed inside a range aggregation such as sum_over_time"));
+            return Err(
+                parser.error("unwrap is only allowed inside a range aggregation such as sum_over_time")
+            );
         }
         Query::Log(expr)
     } else {
@@ -106,7 +108,11 @@ impl Parser<'_> {
     }
 
     fn expect_symbol(&mut self, symbol: &str) -> PResult<()> {
-        if self.eat_symbol(symbol) { Ok(()) } else { Err(self.error(&format!("expected {symbol:?}, found {}", self.describe()))) }
+        if self.eat_symbol(symbol) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected {symbol:?}, found {}", self.describe())))
+        }
     }
 
     fn ident(&mut self) -> PResult<String> {
@@ -190,7 +196,11 @@ impl Parser<'_> {
             Some(Token::Symbol("!=")) => MatchOp::NotEqual,
             Some(Token::Symbol("=~")) => MatchOp::RegexMatch,
             Some(Token::Symbol("!~")) => MatchOp::RegexNoMatch,
-            _ => return Err(self.error(&format!("expected a label matcher operator, found {}", self.describe()))),
+            _ => {
+                return Err(
+                    self.error(&format!("expected a label matcher operator, found {}", self.describe()))
+                );
+            }
         };
         self.pos += 1;
         Ok(op)
@@ -237,20 +247,22 @@ impl Parser<'_> {
     /// Compiles a LogQL regex: RE2 syntax; anchored for label matchers, not for line filters
     /// and `regexp` stages.
     fn regex(&self, pattern: &str, anchored: bool) -> PResult<Regex> {
-        let compiled = if anchored {
-            argus_model::regex::compile_anchored(pattern)
-        } else {
-            Regex::new(pattern)
-        };
+        let compiled =
+            if anchored { argus_model::regex::compile_anchored(pattern) } else { Regex::new(pattern) };
         compiled.map_err(|e| self.error(&format!("invalid regex {pattern:?}: {e}")))
     }
 
     fn stage(&mut self) -> PResult<Stage> {
         let Some(Token::Ident(name)) = self.peek().cloned() else {
-            return Err(self.error(&format!("expected a pipeline stage after '|', found {}", self.describe())));
+            return Err(
+                self.error(&format!("expected a pipeline stage after '|', found {}", self.describe()))
+            );
         };
         // A label filter starts with a label name followed by a comparison.
-        let is_filter = matches!(self.peek_at(1), Some(Token::Symbol("=" | "!=" | "=~" | "!~" | ">" | ">=" | "<" | "<=" | "==")));
+        let is_filter = matches!(
+            self.peek_at(1),
+            Some(Token::Symbol("=" | "!=" | "=~" | "!~" | ">" | ">=" | "<" | "<=" | "=="))
+        );
         if is_filter || self.peek_symbol("(") {
             return Ok(Stage::LabelFilter(self.label_filter_or()?));
         }
@@ -398,7 +410,10 @@ impl Parser<'_> {
             // Without `and` or `,`, a following `name <op>` still joins by conjunction.
             let implicit = !explicit
                 && matches!(self.peek(), Some(Token::Ident(name)) if !matches!(name.as_str(), "or" | "and" | "by" | "without" | "offset" | "unless" | "bool"))
-                && matches!(self.peek_at(1), Some(Token::Symbol("=" | "!=" | "=~" | "!~" | ">" | ">=" | "<" | "<=" | "==")));
+                && matches!(
+                    self.peek_at(1),
+                    Some(Token::Symbol("=" | "!=" | "=~" | "!~" | ">" | ">=" | "<" | "<=" | "=="))
+                );
             if !explicit && !implicit {
                 return Ok(left);
             }
@@ -427,7 +442,9 @@ impl Parser<'_> {
                 other => return Err(self.error(&format!("operator {other:?} cannot compare with a string"))),
             };
             let value = self.string()?;
-            return Ok(LabelFilter::String(Matcher::new(op, name, value).map_err(|e| self.error(&e.to_string()))?));
+            return Ok(LabelFilter::String(
+                Matcher::new(op, name, value).map_err(|e| self.error(&e.to_string()))?,
+            ));
         }
         let op = match symbol {
             "=" | "==" => Comparison::Equal,
@@ -590,8 +607,15 @@ impl Parser<'_> {
                 }
                 self.expect_symbol(")")?;
                 self.regex(&args[3], true)?;
-                let [destination, replacement, source, regex] = <[String; 4]>::try_from(args).expect("four arguments");
-                Ok(MetricExpr::LabelReplace { inner: Box::new(inner), destination, replacement, source, regex })
+                let [destination, replacement, source, regex] =
+                    <[String; 4]>::try_from(args).expect("four arguments");
+                Ok(MetricExpr::LabelReplace {
+                    inner: Box::new(inner),
+                    destination,
+                    replacement,
+                    source,
+                    regex,
+                })
             }
             other => {
                 self.pos -= 1;
@@ -636,13 +660,17 @@ impl Parser<'_> {
         let unwrapped = log.stages.iter().any(|s| matches!(s, Stage::Unwrap(_)));
         let name = RangeOp::ALL.iter().find(|(_, o)| *o == op).map(|(n, _)| *n).expect("listed");
         if op.needs_unwrap() && !unwrapped {
-            return Err(self.error(&format!("{name} needs an unwrapped label: add | unwrap <label> to its pipeline")));
+            return Err(
+                self.error(&format!("{name} needs an unwrapped label: add | unwrap <label> to its pipeline"))
+            );
         }
         if !op.needs_unwrap() && unwrapped {
             return Err(self.error(&format!("{name} counts lines and cannot take | unwrap")));
         }
         if grouping.is_some() && !op.needs_unwrap() {
-            return Err(self.error(&format!("{name} cannot be grouped with by/without; wrap it in sum by (...) instead")));
+            return Err(self.error(&format!(
+                "{name} cannot be grouped with by/without; wrap it in sum by (...) instead"
+            )));
         }
         Ok(RangeAggregation { op, log, range: range.expect("set above"), offset, parameter, grouping })
     }
@@ -701,7 +729,9 @@ fn json_path(expression: &str) -> Result<Vec<PathStep>, String> {
             if let Some(quoted) = index.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                 steps.push(PathStep::Key(quoted.to_string()));
             } else {
-                let index = index.parse().map_err(|_| format!("invalid index {index:?} in JSON path {expression:?}"))?;
+                let index = index
+                    .parse()
+                    .map_err(|_| format!("invalid index {index:?} in JSON path {expression:?}"))?;
                 steps.push(PathStep::Index(index));
             }
             rest = &inner[end + 1..];
@@ -778,10 +808,8 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
         let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let number: f64 = rest[..number_len].parse().ok()?;
         rest = &rest[number_len..];
-        let (unit, scale) = UNITS
-            .iter()
-            .filter(|(unit, _)| rest.starts_with(unit))
-            .max_by_key(|(unit, _)| unit.len())?;
+        let (unit, scale) =
+            UNITS.iter().filter(|(unit, _)| rest.starts_with(unit)).max_by_key(|(unit, _)| unit.len())?;
         seconds += number * scale;
         rest = &rest[unit.len()..];
     }

@@ -71,13 +71,17 @@ fn apply(stage: &Stage, stream: &Labels, timestamp: i64, current: &mut Processed
     match stage {
         Stage::LineFilter(filter) => return line_filter_holds(filter, &current.line),
         Stage::Json(extractions) => json(extractions, stream, current),
-        Stage::Logfmt { strict, keep_empty, extractions } => logfmt(*strict, *keep_empty, extractions, stream, current),
+        Stage::Logfmt { strict, keep_empty, extractions } => {
+            logfmt(*strict, *keep_empty, extractions, stream, current)
+        }
         Stage::Regexp(regex) => {
             if let Some(captures) = regex.captures(&current.line) {
                 let found: Vec<(String, String)> = regex
                     .capture_names()
                     .flatten()
-                    .filter_map(|name| captures.name(name).map(|m| (name.to_string(), m.as_str().to_string())))
+                    .filter_map(|name| {
+                        captures.name(name).map(|m| (name.to_string(), m.as_str().to_string()))
+                    })
                     .collect();
                 for (name, value) in found {
                     add_extracted(&mut current.labels, stream, &name, value);
@@ -97,7 +101,8 @@ fn apply(stage: &Stage, stream: &Labels, timestamp: i64, current: &mut Processed
         },
         Stage::LineFormat(template) => {
             let labels = &current.labels;
-            current.line = template::render(template, |n| labels.get(n).map(String::as_str), &current.line, timestamp);
+            current.line =
+                template::render(template, |n| labels.get(n).map(String::as_str), &current.line, timestamp);
         }
         Stage::LabelFormat(formats) => label_format(formats, timestamp, current),
         Stage::Drop(selections) => current.labels.retain(|name, value| !selected(selections, name, value)),
@@ -133,7 +138,8 @@ fn add_extracted(labels: &mut BTreeMap<String, String>, stream: &Labels, name: &
 /// Replaces what a label name cannot hold by `_` (and prefixes a leading digit), as Loki's
 /// parsers do.
 pub fn sanitize_label_name(name: &str) -> String {
-    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
         out.insert(0, '_');
     }
@@ -202,7 +208,13 @@ fn json_text(value: &Value) -> Option<String> {
     }
 }
 
-fn logfmt(strict: bool, keep_empty: bool, extractions: &[Extraction], stream: &Labels, current: &mut Processed) {
+fn logfmt(
+    strict: bool,
+    keep_empty: bool,
+    extractions: &[Extraction],
+    stream: &Labels,
+    current: &mut Processed,
+) {
     let pairs = match parse_logfmt(&current.line, strict) {
         Ok(pairs) => pairs,
         Err(details) => return current.set_error("LogfmtParserErr", details),
@@ -305,7 +317,8 @@ fn label_filter(filter: &LabelFilter, labels: &BTreeMap<String, String>) -> Resu
         }
         LabelFilter::Duration { name, op, value } => {
             let text = value_of(name);
-            let duration = parse_go_duration(text.trim()).ok_or_else(|| format!("{name}={text:?} is not a duration"))?;
+            let duration =
+                parse_go_duration(text.trim()).ok_or_else(|| format!("{name}={text:?} is not a duration"))?;
             op.holds(duration, *value)
         }
         LabelFilter::Bytes { name, op, value } => {
@@ -326,7 +339,12 @@ fn label_format(formats: &[LabelFormat], timestamp: i64, current: &mut Processed
                 current.labels.insert(to.clone(), value);
             }
             LabelFormat::Template { to, template } => {
-                let value = template::render(template, |n| before.get(n).map(String::as_str), &current.line, timestamp);
+                let value = template::render(
+                    template,
+                    |n| before.get(n).map(String::as_str),
+                    &current.line,
+                    timestamp,
+                );
                 current.labels.insert(to.clone(), value);
             }
         }

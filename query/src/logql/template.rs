@@ -91,12 +91,18 @@ fn action(text: &str) -> Result<TemplatePart, String> {
         if words.is_empty() {
             return Err(format!("empty command in {{{{ {text} }}}}"));
         }
-        if i == 0 && words.len() == 1 && let Some(v) = value_of(&words[0]) {
+        if i == 0
+            && words.len() == 1
+            && let Some(v) = value_of(&words[0])
+        {
             value = Some(v);
             continue;
         }
         let name = words.remove(0);
-        let &(_, arity) = FUNCTIONS.iter().find(|(f, _)| *f == name).ok_or_else(|| format!("function {name:?} not defined"))?;
+        let &(_, arity) = FUNCTIONS
+            .iter()
+            .find(|(f, _)| *f == name)
+            .ok_or_else(|| format!("function {name:?} not defined"))?;
         if i == 0 {
             // A call with the value as its last argument.
             let last = words.pop().ok_or_else(|| format!("{name} needs an argument"))?;
@@ -105,7 +111,8 @@ fn action(text: &str) -> Result<TemplatePart, String> {
         if words.len() != arity {
             return Err(format!("{name} takes {arity} argument(s) besides its input, got {}", words.len()));
         }
-        let args = words.into_iter().map(|w| w.strip_prefix('\u{0}').map(str::to_string).unwrap_or(w)).collect();
+        let args =
+            words.into_iter().map(|w| w.strip_prefix('\u{0}').map(str::to_string).unwrap_or(w)).collect();
         functions.push(TemplateFunction { name, args });
     }
     let value = value.ok_or_else(|| format!("no value in {{{{ {text} }}}}"))?;
@@ -113,7 +120,12 @@ fn action(text: &str) -> Result<TemplatePart, String> {
 }
 
 /// Renders `template` for one entry: `label` looks a label up (`None` when absent).
-pub fn render<'a>(template: &Template, label: impl Fn(&str) -> Option<&'a str>, line: &str, timestamp: i64) -> String {
+pub fn render<'a>(
+    template: &Template,
+    label: impl Fn(&str) -> Option<&'a str>,
+    line: &str,
+    timestamp: i64,
+) -> String {
     let mut out = String::new();
     for part in &template.parts {
         match part {
@@ -196,17 +208,28 @@ mod tests {
     fn rendered(source: &str) -> String {
         let template = parse(source).unwrap();
         let labels = [("level", "warn"), ("path", "/api/users"), ("empty", "")];
-        render(&template, |name| labels.iter().find(|(n, _)| *n == name).map(|(_, v)| *v), "the line", 1_500_000_000)
+        render(
+            &template,
+            |name| labels.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+            "the line",
+            1_500_000_000,
+        )
     }
 
     #[test]
     fn values_pipelines_and_calls_render() {
         assert_eq!(rendered("{{.level}}: {{ __line__ }}"), "warn: the line");
-        assert_eq!(rendered("{{ .level | ToUpper }} {{ ToUpper .level }} {{ upper .missing }}!"), "WARN WARN !");
+        assert_eq!(
+            rendered("{{ .level | ToUpper }} {{ ToUpper .level }} {{ upper .missing }}!"),
+            "WARN WARN !"
+        );
         assert_eq!(rendered(r#"{{ .path | trimPrefix "/api" | replace "/" "_" }}"#), "_users");
         assert_eq!(rendered(r#"{{ .empty | default "none" }} {{ .level | default "none" }}"#), "none warn");
         assert_eq!(rendered("{{ __timestamp__ }}"), "1970-01-01T00:00:01.5Z");
-        assert_eq!(rendered(r#"{{ "lit" | title }} {{ .path | len }} {{ .path | substr 1 4 }}"#), "Lit 10 api");
+        assert_eq!(
+            rendered(r#"{{ "lit" | title }} {{ .path | len }} {{ .path | substr 1 4 }}"#),
+            "Lit 10 api"
+        );
         assert_eq!(rendered("no actions"), "no actions");
     }
 
