@@ -253,12 +253,7 @@ impl Parser<'_> {
     }
 
     fn stage(&mut self) -> PResult<Stage> {
-        let Some(Token::Ident(name)) = self.peek().cloned() else {
-            return Err(
-                self.error(&format!("expected a pipeline stage after '|', found {}", self.describe()))
-            );
-        };
-        // A label filter starts with a label name followed by a comparison.
+        // A label filter starts with a label name followed by a comparison, or a parenthesis.
         let is_filter = matches!(
             self.peek_at(1),
             Some(Token::Symbol("=" | "!=" | "=~" | "!~" | ">" | ">=" | "<" | "<=" | "=="))
@@ -266,6 +261,11 @@ impl Parser<'_> {
         if is_filter || self.peek_symbol("(") {
             return Ok(Stage::LabelFilter(self.label_filter_or()?));
         }
+        let Some(Token::Ident(name)) = self.peek().cloned() else {
+            return Err(
+                self.error(&format!("expected a pipeline stage after '|', found {}", self.describe()))
+            );
+        };
         self.pos += 1;
         Ok(match name.as_str() {
             "json" => Stage::Json(self.extractions(true)?),
@@ -305,9 +305,6 @@ impl Parser<'_> {
     fn extractions(&mut self, json_paths: bool) -> PResult<Vec<Extraction>> {
         let mut extractions = Vec::new();
         while matches!(self.peek(), Some(Token::Ident(_))) && !self.starts_new_clause() {
-            if !extractions.is_empty() && !self.eat_symbol(",") {
-                break;
-            }
             let label = self.ident()?;
             let path = if self.eat_symbol("=") {
                 let expression = self.string()?;
@@ -320,7 +317,7 @@ impl Parser<'_> {
                 vec![PathStep::Key(label.clone())]
             };
             extractions.push(Extraction { label, path });
-            if !self.peek_symbol(",") {
+            if !self.eat_symbol(",") {
                 break;
             }
         }

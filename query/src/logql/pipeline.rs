@@ -95,10 +95,13 @@ fn apply(stage: &Stage, stream: &Labels, timestamp: i64, current: &mut Processed
                 }
             }
         }
-        Stage::LabelFilter(filter) => match label_filter(filter, &current.labels) {
-            Ok(holds) => return holds,
-            Err(details) => current.set_error("LabelFilterErr", details),
-        },
+        Stage::LabelFilter(filter) => {
+            let errored = current.error().is_some();
+            match label_filter(filter, &current.labels, errored) {
+                Ok(holds) => return holds,
+                Err(details) => current.set_error("LabelFilterErr", details),
+            }
+        }
         Stage::LineFormat(template) => {
             let labels = &current.labels;
             current.line =
@@ -304,29 +307,49 @@ pub fn match_pattern(pattern: &Pattern, line: &str) -> Option<Vec<(String, Strin
 
 /// Evaluates a label filter; `Err` with details when a value cannot be read as a number,
 /// duration or size.
-fn label_filter(filter: &LabelFilter, labels: &BTreeMap<String, String>) -> Result<bool, String> {
-    let value_of = |name: &str| labels.get(name).map(String::as_str).unwrap_or("");
+fn label_filter(
+    filter: &LabelFilter,
+    labels: &BTreeMap<String, String>,
+    errored: bool,
+) -> Result<bool, String> {
+    let compared =
+        |name: &str, compare: &dyn Fn(&str) -> Option<bool>| compare_label(labels, errored, name, compare);
     Ok(match filter {
-        LabelFilter::And(left, right) => label_filter(left, labels)? && label_filter(right, labels)?,
-        LabelFilter::Or(left, right) => label_filter(left, labels)? || label_filter(right, labels)?,
-        LabelFilter::String(matcher) => matcher.matches(value_of(&matcher.name)),
+        LabelFilter::And(left, right) => {
+            label_filter(left, labels, errored)? && label_filter(right, labels, errored)?
+        }
+        LabelFilter::Or(left, right) => {
+            label_filter(left, labels, errored)? || label_filter(right, labels, errored)?
+        }
+        LabelFilter::String(matcher) => {
+            matcher.matches(labels.get(&matcher.name).map(String::as_str).unwrap_or(""))
+        }
         LabelFilter::Number { name, op, value } => {
-            let text = value_of(name);
-            let number: f64 = text.trim().parse().map_err(|_| format!("{name}={text:?} is not a number"))?;
-            op.holds(number, *value)
+            compared(name, &|text| text.parse::<f64>().ok().map(|n| op.holds(n, *value)))?
         }
         LabelFilter::Duration { name, op, value } => {
-            let text = value_of(name);
-            let duration =
-                parse_go_duration(text.trim()).ok_or_else(|| format!("{name}={text:?} is not a duration"))?;
-            op.holds(duration, *value)
+            compared(name, &|text| parse_go_duration(text).map(|d| op.holds(d, *value)))?
         }
         LabelFilter::Bytes { name, op, value } => {
-            let text = value_of(name);
-            let bytes = parse_bytes(text.trim()).ok_or_else(|| format!("{name}={text:?} is not a size"))?;
-            op.holds(bytes, *value)
+            compared(name, &|text| parse_bytes(text).map(|b| op.holds(b, *value)))?
         }
     })
+}
+
+/// A numeric comparison of label `name` as Loki makes it: an entry that already carries an
+/// error passes (only string matchers filter those), one without the label does not, and a
+/// value `compare` cannot read is an error.
+fn compare_label(
+    labels: &BTreeMap<String, String>,
+    errored: bool,
+    name: &str,
+    compare: &dyn Fn(&str) -> Option<bool>,
+) -> Result<bool, String> {
+    if errored {
+        return Ok(true);
+    }
+    let Some(text) = labels.get(name) else { return Ok(false) };
+    compare(text.trim()).ok_or_else(|| format!("{name}={text:?} cannot be compared"))
 }
 
 fn label_format(formats: &[LabelFormat], timestamp: i64, current: &mut Processed) {
