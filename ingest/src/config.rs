@@ -4,6 +4,8 @@
 use argus_model::time::{ByteSize, HumanDuration};
 use serde::{Deserialize, Serialize};
 
+pub use crate::ndjson::NdjsonFields;
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -36,6 +38,8 @@ pub struct LogLimits {
     pub max_label_value_length: usize,
     /// How far in the future (by the server's clock) an entry's timestamp may be.
     pub creation_grace_period: HumanDuration,
+    /// Where `POST /api/v1/logs/ndjson` finds an entry's time, message and labels.
+    pub ndjson: NdjsonFields,
 }
 
 impl Default for LogLimits {
@@ -46,6 +50,7 @@ impl Default for LogLimits {
             max_label_name_length: 1024,
             max_label_value_length: 2048,
             creation_grace_period: HumanDuration::from_secs(600),
+            ndjson: NdjsonFields::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The receivers' HTTP surface: `router(state)` mounts `POST /api/v1/write` and
-//! `POST /api/v1/import/prometheus`, `log_router(state)` mounts `POST /loki/api/v1/push`,
+//! `POST /api/v1/import/prometheus`, `log_router(state)` mounts `POST /loki/api/v1/push` and `POST /api/v1/logs/ndjson`,
 //! plus the plumbing they share (bounded body reading, the
 //! hand-off to the engine on a blocking thread).
 
@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 use crate::validate::Refusals;
-use crate::{import, loki_push, remote_write};
+use crate::{import, loki_push, ndjson, remote_write};
 
 /// Counters of the receivers, read by the binary's `/metrics`.
 #[derive(Debug, Default)]
@@ -64,9 +64,12 @@ pub fn router(state: IngestState) -> Router {
         .with_state(state)
 }
 
-/// The log receivers: `POST /loki/api/v1/push`.
+/// The log receivers: `POST /loki/api/v1/push`, `POST /api/v1/logs/ndjson`.
 pub fn log_router(state: LogIngestState) -> Router {
-    Router::new().route("/loki/api/v1/push", post(loki_push::push)).with_state(state)
+    Router::new()
+        .route("/loki/api/v1/push", post(loki_push::push))
+        .route("/api/v1/logs/ndjson", post(ndjson::push))
+        .with_state(state)
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {

@@ -9,9 +9,10 @@ pub mod exposition;
 mod http;
 mod import;
 mod loki_push;
+mod ndjson;
 mod remote_write;
 mod validate;
 
-pub use config::{IngestConfig, LogLimits};
+pub use config::{IngestConfig, LogLimits, NdjsonFields};
 pub use error::{Error, Result};
 pub use http::{IngestMetrics, IngestState, LogIngestState, log_router, router};

@@ -258,3 +258,29 @@ fn lines_acknowledged_before_sigkill_are_all_there_exactly_once() {
     );
     assert!(argus.terminate(), "clean shutdown");
 }
+
+#[test]
+fn ndjson_objects_are_split_into_time_line_labels_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let argus = Argus::start(dir.path());
+    let now = now_ns();
+    let body = format!(
+        "{}\n{}\nnot json\n",
+        json!({"ts": now.to_string(), "msg": "first ✓", "app": "nd", "user": {"id": 7}}),
+        json!({"ts": (now + 1).to_string(), "message": "second", "app": "nd", "code": 200}),
+    );
+    let response = argus_tests::client::post_raw(
+        &argus.url(""),
+        "/api/v1/logs/ndjson?label_fields=app",
+        body.into_bytes(),
+        &[],
+    );
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert_eq!(response.body, "line 3: not a JSON object\n");
+    let lines = wait_for_lines(&argus, r#"{app="nd"}"#, 2, now - SECOND, now + SECOND);
+    assert_eq!(lines, [(now, "first ✓".to_string()), (now + 1, "second".to_string())]);
+    let streams =
+        query_streams(&argus.url(""), r#"{app="nd"} | code="200""#, "forward", now - SECOND, now + SECOND);
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].0, json!({"app": "nd", "code": "200"}), "other fields are structured metadata");
+}

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 use crate::http::{LogIngestState, header_str, read_body};
-use decode::RawStream;
+pub(crate) use decode::{RawEntry, RawLabels, RawStream, decode_content};
 use limits::Window;
 
 /// At most this many refusal messages go into a response; the count of the rest follows.
@@ -28,30 +28,36 @@ pub(crate) async fn push(State(state): State<LogIngestState>, request: Request) 
     let limit = state.config.max_request_size.0;
     let body = match read_body(request, limit).await {
         Ok(body) => body,
-        Err(error) => return loki_error(error),
+        Err(error) => return error_response(error),
     };
     let work = move || {
         let raw = decode::decode_content(&body, content_encoding.as_deref(), limit)?;
         let streams = decode::decode(&raw, decode::Format::of(content_type.as_deref()), limit)?;
-        store(&state, streams)
+        store(&state, streams, Vec::new())
     };
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(response)) => response,
-        Ok(Err(error)) => loki_error(error),
-        Err(join_error) => loki_error(Error::Body(format!("push task failed: {join_error}"))),
+        Ok(Err(error)) => error_response(error),
+        Err(join_error) => error_response(Error::Body(format!("push task failed: {join_error}"))),
     }
 }
 
-/// Validates decoded streams, stores what passes and builds the response.
-pub(crate) fn store(state: &LogIngestState, streams: Vec<RawStream>) -> Result<Response, Error> {
+/// Validates decoded streams, stores what passes and builds the response, listing what
+/// validation refused after the `refused` the decoder already found.
+pub(crate) fn store(
+    state: &LogIngestState,
+    streams: Vec<RawStream>,
+    refused: Vec<String>,
+) -> Result<Response, Error> {
     let now = argus_model::time::now().saturating_mul(1_000_000);
     let window = Window {
         oldest: state.retention_ns.map(|retention| now.saturating_sub(retention)),
         newest: now.saturating_add(state.config.logs.creation_grace_period.0.as_nanos() as i64),
     };
-    let validated = limits::validate(streams, &state.config.logs, window);
+    let mut validated = limits::validate(streams, &state.config.logs, window);
     let metrics = &state.metrics;
-    metrics.entries_refused.fetch_add(validated.refused_entries, Ordering::Relaxed);
+    metrics.entries_refused.fetch_add(validated.refused_entries + refused.len() as u64, Ordering::Relaxed);
+    validated.errors.splice(0..0, refused);
     if !validated.streams.is_empty() {
         state.storage.push(&validated.streams)?;
         let (entries, bytes) = totals(&validated.streams);
@@ -75,7 +81,7 @@ fn totals(streams: &[LogStream]) -> (u64, u64) {
 }
 
 /// Loki answers push errors in plain text.
-fn loki_error(error: Error) -> Response {
+pub(crate) fn error_response(error: Error) -> Response {
     let status = error.status();
     if status.is_server_error() {
         tracing::warn!(%error, "log push failed");

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use argus_model::labels::sanitize_label_name;
 use argus_model::{Labels, LogEntry};
 use serde_json::Value;
 
@@ -136,17 +137,6 @@ fn add_extracted(labels: &mut BTreeMap<String, String>, stream: &Labels, name: &
     } else {
         labels.insert(name, value);
     }
-}
-
-/// Replaces what a label name cannot hold by `_` (and prefixes a leading digit), as Loki's
-/// parsers do.
-pub fn sanitize_label_name(name: &str) -> String {
-    let mut out: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
-        out.insert(0, '_');
-    }
-    out
 }
 
 fn json(extractions: &[Extraction], stream: &Labels, current: &mut Processed) {
