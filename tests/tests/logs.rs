@@ -284,3 +284,54 @@ fn ndjson_objects_are_split_into_time_line_labels_and_metadata() {
     assert_eq!(streams.len(), 1);
     assert_eq!(streams[0].0, json!({"app": "nd", "code": "200"}), "other fields are structured metadata");
 }
+
+#[test]
+fn tail_streams_new_entries_over_websocket_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let argus = Argus::start(dir.path());
+    let now = now_ns();
+    let push = |offset: i64, line: &str| {
+        let body = json!({"streams": [{"stream": {"app": "tailed"}, "values": [[(now + offset).to_string(), line]]}]});
+        assert_eq!(push_json(&argus.url(""), &body).status, 204);
+    };
+    push(0, "before the tail");
+    let url = format!(
+        "ws://{}/loki/api/v1/tail?query={}&start={}",
+        argus.addr,
+        "%7Bapp%3D%22tailed%22%7D%20%21%3D%20%22skip%22",
+        now - SECOND
+    );
+    let (mut socket, _) = tungstenite::connect(url).expect("websocket handshake");
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_mut() {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    push(1, "skip me");
+    push(2, "after the tail");
+    let mut received: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while received.len() < 2 && Instant::now() < deadline {
+        let message = socket.read().expect("a tail message");
+        let tungstenite::Message::Text(text) = message else { continue };
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(body["dropped_entries"].is_array(), "{body}");
+        for stream in body["streams"].as_array().unwrap() {
+            assert_eq!(stream["stream"], json!({"app": "tailed"}));
+            received.extend(
+                stream["values"].as_array().unwrap().iter().map(|v| v[1].as_str().unwrap().to_string()),
+            );
+        }
+    }
+    assert_eq!(received, ["before the tail", "after the tail"], "each once, filtered, in order");
+    socket.close(None).unwrap();
+
+    let refused = argus_tests::client::client()
+        .get(argus.url("/loki/api/v1/tail"))
+        .query(&[("query", r#"{app="tailed"}"#), ("delay_for", "6")])
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+}

@@ -61,11 +61,13 @@ impl IntoResponse for LokiError {
 
 type LokiResult = Result<Response, LokiError>;
 
-fn bad(message: impl Into<String>) -> LokiError {
-    LokiError(ApiError::bad_data(message))
+impl LokiError {
+    pub(super) fn bad(message: impl Into<String>) -> Self {
+        Self(ApiError::bad_data(message))
+    }
 }
 
-fn logs(state: &QueryState) -> Result<Arc<dyn LogQueryable>, LokiError> {
+pub(super) fn logs(state: &QueryState) -> Result<Arc<dyn LogQueryable>, LokiError> {
     state.logs.clone().ok_or_else(|| {
         LokiError(ApiError { kind: ErrorKind::Unavailable, message: "the log store is not enabled".into() })
     })
@@ -74,8 +76,9 @@ fn logs(state: &QueryState) -> Result<Arc<dyn LogQueryable>, LokiError> {
 /// A Loki timestamp: float seconds when it has a `.`, integer seconds up to ten digits,
 /// nanoseconds beyond, else RFC 3339.
 pub fn parse_loki_time(text: &str, param: &str) -> Result<i64, LokiError> {
-    let invalid =
-        || bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid timestamp"));
+    let invalid = || {
+        LokiError::bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid timestamp"))
+    };
     if text.contains('.')
         && let Ok(seconds) = text.parse::<f64>()
     {
@@ -99,7 +102,7 @@ fn parse_duration_param(text: &str, param: &str) -> Result<Duration, LokiError> 
         return Ok(Duration::from_secs_f64(seconds));
     }
     argus_model::time::parse_duration(text).map_err(|_| {
-        bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid duration"))
+        LokiError::bad(format!("invalid parameter \"{param}\": cannot parse \"{text}\" to a valid duration"))
     })
 }
 
@@ -116,20 +119,20 @@ fn time_bounds(params: &Params, default_span: i64) -> Result<(i64, i64), LokiErr
     let start =
         get("start").map(|t| parse_loki_time(t, "start")).transpose()?.unwrap_or(end.saturating_sub(span));
     if end < start {
-        return Err(bad("end timestamp must not be before or equal to start time"));
+        return Err(LokiError::bad("end timestamp must not be before or equal to start time"));
     }
     Ok((start, end))
 }
 
-fn limit(params: &Params) -> Result<usize, LokiError> {
+pub(super) fn limit(params: &Params) -> Result<usize, LokiError> {
     let limit = match params.get("limit").filter(|v| !v.is_empty()) {
         None => DEFAULT_LIMIT,
         Some(text) => text
             .parse::<usize>()
-            .map_err(|_| bad(format!("invalid parameter \"limit\": cannot parse \"{text}\"")))?,
+            .map_err(|_| LokiError::bad(format!("invalid parameter \"limit\": cannot parse \"{text}\"")))?,
     };
     if limit > MAX_LIMIT {
-        return Err(bad(format!(
+        return Err(LokiError::bad(format!(
             "max entries limit per query exceeded, limit > max_entries_limit ({limit} > {MAX_LIMIT})"
         )));
     }
@@ -140,15 +143,15 @@ fn direction(params: &Params) -> Result<Direction, LokiError> {
     match params.get("direction").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("backward") => Ok(Direction::Backward),
         Some("forward") => Ok(Direction::Forward),
-        Some(other) => {
-            Err(bad(format!("invalid parameter \"direction\": {other:?} is neither forward nor backward")))
-        }
+        Some(other) => Err(LokiError::bad(format!(
+            "invalid parameter \"direction\": {other:?} is neither forward nor backward"
+        ))),
     }
 }
 
 fn parse_query(params: &Params) -> Result<Query, LokiError> {
     let text = params.get("query").unwrap_or_default();
-    logql::parse(text).map_err(|e| bad(e.to_string()))
+    logql::parse(text).map_err(|e| LokiError::bad(e.to_string()))
 }
 
 pub async fn query_range(
@@ -171,7 +174,7 @@ pub async fn query_range(
                 None => default_step(start, end),
             };
             if step <= 0 {
-                return Err(bad(
+                return Err(LokiError::bad(
                     "zero or negative query resolution step widths are not accepted. Try a positive integer",
                 ));
             }
@@ -194,7 +197,7 @@ pub async fn query(State(state): State<QueryState>, RawQuery(raw): RawQuery, bod
         None => argus_model::time::now().saturating_mul(1_000_000),
     };
     match parse_query(&params)? {
-        Query::Log(_) => Err(bad(
+        Query::Log(_) => Err(LokiError::bad(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
         Query::Metric(expr) => metric_response(&state, expr, Evaluation::Instant(time / 1_000_000)).await,
@@ -267,7 +270,7 @@ pub async fn series(State(state): State<QueryState>, RawQuery(raw): RawQuery, bo
     let params = Params::parse(raw.as_deref(), &body);
     let selectors: Vec<&str> = params.all("match[]").chain(params.all("match")).collect();
     if selectors.is_empty() {
-        return Err(bad("at least one match[] argument must be provided"));
+        return Err(LokiError::bad("at least one match[] argument must be provided"));
     }
     let mut all = BTreeSet::new();
     for selector in selectors {
@@ -283,9 +286,11 @@ async fn streams(state: &QueryState, params: &Params, query: Option<&str>) -> Re
     let (start, end) = time_bounds(params, DEFAULT_LOOKUP)?;
     let matchers: Vec<Matcher> = match query.filter(|q| !q.trim().is_empty()) {
         None => Vec::new(),
-        Some(text) => match logql::parse(text).map_err(|e| bad(e.to_string()))? {
+        Some(text) => match logql::parse(text).map_err(|e| LokiError::bad(e.to_string()))? {
             Query::Log(expr) => expr.matchers,
-            Query::Metric(_) => return Err(bad("a stream selector is required, not a metric query")),
+            Query::Metric(_) => {
+                return Err(LokiError::bad("a stream selector is required, not a metric query"));
+            }
         },
     };
     Ok(blocking(move || storage.log_streams(&matchers, TimeRange::new(start, end)).map_err(ApiError::from))
@@ -309,7 +314,7 @@ struct StreamsData<'a> {
 struct Stats {}
 
 /// `{"stream":{…},"values":[["<ns>","line"],…]}`.
-struct StreamJson<'a>(&'a StreamResult);
+pub(super) struct StreamJson<'a>(pub &'a StreamResult);
 
 impl Serialize for StreamJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -5,6 +5,7 @@
 mod error;
 mod export;
 mod loki;
+mod loki_tail;
 mod params;
 mod prom;
 mod promql;
@@ -63,5 +64,6 @@ pub fn router(state: QueryState) -> Router {
         .route("/loki/api/v1/labels", get(loki::labels).post(loki::labels))
         .route("/loki/api/v1/label/{name}/values", get(loki::label_values))
         .route("/loki/api/v1/series", get(loki::series).post(loki::series))
+        .route("/loki/api/v1/tail", get(loki_tail::tail))
         .with_state(state)
 }
