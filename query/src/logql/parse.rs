@@ -835,3 +835,77 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
     let bytes = number * multiplier;
     (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Fragments of LogQL, so random sequences reach deep into the parser.
+    const FRAGMENTS: [&str; 40] = [
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "|",
+        "|=",
+        "!=",
+        "|~",
+        "!~",
+        "=",
+        "=~",
+        ">",
+        ">=",
+        "<",
+        "==",
+        "app",
+        "\"api\"",
+        "`r`",
+        "5m",
+        "1.5s",
+        "20MB",
+        "-",
+        "+",
+        "*",
+        "/",
+        "^",
+        "json",
+        "logfmt",
+        "regexp \"(?P<a>x)\"",
+        "pattern \"<a> <_>\"",
+        "line_format \"{{.a}}\"",
+        "unwrap",
+        "sum",
+        "count_over_time",
+        "by",
+        "or",
+        "and",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_queries_never_panic(parts in proptest::collection::vec(0..FRAGMENTS.len(), 0..24), noise in ".{0,12}") {
+            let query: Vec<&str> = parts.iter().map(|&i| FRAGMENTS[i]).collect();
+            let _ = parse(&query.join(" "));
+            let _ = parse(&format!("{}{noise}", query.join("")));
+        }
+    }
+
+    #[test]
+    fn go_durations_and_sizes() {
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("2us"), Some(Duration::from_micros(2)));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_bytes("20MB"), Some(20_000_000));
+        assert_eq!(parse_bytes("1.5KiB"), Some(1536));
+        assert_eq!(parse_bytes("42b"), Some(42));
+        assert_eq!(parse_bytes("3 parsecs"), None);
+    }
+}
