@@ -117,6 +117,20 @@ for i in range(int(sys.argv[2])):
         want,
         "forward order, byte exact"
     );
+    let volume = argus_tests::client::api_get(
+        &argus.url(""),
+        "/loki/api/v1/index/volume",
+        &[
+            ("query", r#"{app="pyclient"}"#),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("targetLabels", "app"),
+            ("aggregateBy", "labels"),
+        ],
+    );
+    let bytes: usize = want.iter().map(String::len).sum();
+    assert_eq!(volume["data"]["result"][0]["metric"], json!({"app": "pyclient"}));
+    assert_eq!(volume["data"]["result"][0]["value"][1], bytes.to_string(), "{volume}");
     let backward =
         query_streams(&argus.url(""), r#"{app="pyclient", severity="warning"}"#, "backward", start, end);
     assert_eq!(backward.len(), 1, "one stream: {backward:?}");

@@ -1,5 +1,5 @@
-//! The Loki query API: `/loki/api/v1/query`, `/query_range`, `/labels`, `/label/<name>/values`
-//! and `/series`, with Loki's parameters (times as nanoseconds, float seconds or RFC 3339;
+//! The Loki query API: `/loki/api/v1/query`, `/query_range`, `/labels`, `/label/<name>/values`,
+//! `/series` and `/index/volume`, with Loki's parameters (times as nanoseconds, float seconds or RFC 3339;
 //! `limit`, `direction`, `step`, `since`), result shapes (`streams`, `matrix`, `vector`) and
 //! plain-text errors.
 
@@ -264,6 +264,59 @@ pub async fn label_values(
     let streams = streams(&state, &params, params.get("query")).await?;
     let values: BTreeSet<String> = streams.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();
     Ok(json(encode(&Success::new(values))?))
+}
+
+/// `/loki/api/v1/index/volume`: bytes of log lines per stream (`aggregateBy=series`, the
+/// default) or per value of `targetLabels` (`aggregateBy=labels`) within the range, largest
+/// first, at most `limit` (100) of them, as an instant vector at `end`.
+pub async fn volume(State(state): State<QueryState>, RawQuery(raw): RawQuery, body: Bytes) -> LokiResult {
+    let params = Params::parse(raw.as_deref(), &body);
+    let storage = logs(&state)?;
+    let (start, end) = time_bounds(&params, DEFAULT_LOOKUP)?;
+    let Query::Log(expr) = parse_query(&params)? else {
+        return Err(LokiError::bad("volume needs a stream selector"));
+    };
+    let limit = match params.get("limit").filter(|v| !v.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(text) => {
+            text.parse().map_err(|_| LokiError::bad(format!("invalid parameter \"limit\": {text:?}")))?
+        }
+    };
+    let target: Option<Vec<String>> = params
+        .get("targetLabels")
+        .filter(|t| !t.is_empty())
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+    let by_labels = params.get("aggregateBy") == Some("labels");
+    let volumes = blocking(move || -> Result<Vec<(Labels, u64)>, ApiError> {
+        let select = argus_model::LogSelect {
+            matchers: expr.matchers,
+            range: TimeRange::new(start, end),
+            direction: Direction::Forward,
+            contains: Vec::new(),
+        };
+        let mut bytes: std::collections::HashMap<Labels, u64> = std::collections::HashMap::new();
+        for record in storage.select_logs(&select)? {
+            let record = record?;
+            let key = match (&target, by_labels) {
+                (Some(names), _) => record.stream.keep_only(names),
+                (None, true) => Labels::empty(),
+                (None, false) => record.stream,
+            };
+            *bytes.entry(key).or_default() += record.entry.line.len() as u64;
+        }
+        let mut volumes: Vec<(Labels, u64)> = bytes.into_iter().filter(|(l, _)| !l.is_empty()).collect();
+        volumes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        volumes.truncate(limit);
+        Ok(volumes)
+    })
+    .await?;
+    let at = end as f64 / NANOS_PER_SECOND as f64;
+    let result: Vec<serde_json::Value> = volumes
+        .iter()
+        .map(|(labels, bytes)| serde_json::json!({"metric": labels, "value": [at, bytes.to_string()]}))
+        .collect();
+    let data = serde_json::json!({"resultType": "vector", "result": result});
+    Ok(json(encode(&Success::new(data))?))
 }
 
 pub async fn series(State(state): State<QueryState>, RawQuery(raw): RawQuery, body: Bytes) -> LokiResult {

@@ -65,5 +65,6 @@ pub fn router(state: QueryState) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(loki::label_values))
         .route("/loki/api/v1/series", get(loki::series).post(loki::series))
         .route("/loki/api/v1/tail", get(loki_tail::tail))
+        .route("/loki/api/v1/index/volume", get(loki::volume).post(loki::volume))
         .with_state(state)
 }
