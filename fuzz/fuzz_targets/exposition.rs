@@ -1,9 +1,9 @@
-//! Fuzzes the Prometheus text exposition parser (`argus_ingest::exposition`) with arbitrary
-//! bytes: it must never panic, and its two entry points must agree. It is not a test of what
-//! the parser accepts; the unit and property tests beside the parser cover that.
+//! Fuzzes the exposition parser (`argus_ingest::exposition`, Prometheus text and OpenMetrics)
+//! with arbitrary bytes: it must never panic, and its two entry points must agree. It is not a
+//! test of what the parser accepts; the unit and property tests beside the parser cover that.
 #![no_main]
 
-use argus_ingest::exposition::{parse, samples};
+use argus_ingest::exposition::{Format, parse, parse_as, samples};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,4 +28,6 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert_eq!(Some(&e), first_error),
     }
+    // The OpenMetrics reading of the same text must not panic either.
+    let _ = parse_as(text, Format::OpenMetrics);
 });

@@ -1,11 +1,19 @@
-//! A parser for the Prometheus text exposition format, version 0.0.4: text in, labelled samples
-//! out. It serves `POST /api/v1/import/prometheus` and, later, the scraping agent.
+//! A parser for the Prometheus text exposition format, version 0.0.4, and for OpenMetrics 1.0
+//! text ([`Format`]): text in, labelled samples out. It serves
+//! `POST /api/v1/import/prometheus` and the scraping agent.
 //!
-//! It is not an OpenMetrics parser (no `# EOF`, exemplars, `_created` or units), it does not
-//! accept the quoted UTF-8 metric and label names of Prometheus 3 (names follow the legacy
-//! rules), and it does not check metric families: `# HELP` and `# TYPE` lines are checked for
-//! shape and otherwise ignored, so nothing ties a `_bucket` line to its `# TYPE ... histogram`.
-//! It does no I/O and knows nothing about storage; callers decide what a missing timestamp means.
+//! OpenMetrics differs in what this parser reads as follows: timestamps are float seconds (not
+//! integer milliseconds); a sample may end with an exemplar (`# {trace_id="a"} 1.0 [ts]`),
+//! which is checked for shape and ignored; the exposition must end with `# EOF` and nothing may
+//! follow it; `# UNIT` lines and the types `gaugehistogram`, `info`, `stateset` and `unknown`
+//! are allowed; and the `<family>_created` samples of counters, histograms, gauge histograms
+//! and summaries (creation times, not measurements) are skipped, as Prometheus does.
+//!
+//! It does not accept the quoted UTF-8 metric and label names of Prometheus 3 (names follow the
+//! legacy rules), and apart from `_created` it does not check metric families: `# HELP` and
+//! `# TYPE` lines are checked for shape, so nothing ties a `_bucket` line to its
+//! `# TYPE ... histogram`. Duplicate series are all returned; callers decide. It does no I/O
+//! and knows nothing about storage; callers decide what a missing timestamp means.
 //!
 //! Grammar, one line at a time (lines end in `\n`, a trailing `\r` is dropped; blanks are spaces
 //! and tabs):
@@ -100,58 +108,144 @@ pub enum ParseErrorReason {
     MissingType,
     #[error("invalid metric type {0:?}, expected one of counter, gauge, histogram, summary, untyped")]
     InvalidType(String),
+    #[error("invalid timestamp {0:?}, expected seconds")]
+    InvalidSecondsTimestamp(String),
+    #[error("invalid exemplar {0:?}, expected # {{labels}} value [timestamp]")]
+    InvalidExemplar(String),
+    #[error("OpenMetrics exposition does not end with \"# EOF\"")]
+    MissingEof,
+    #[error("text after \"# EOF\"")]
+    AfterEof,
+}
+
+/// Which text format an exposition is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    #[default]
+    Prometheus,
+    /// `application/openmetrics-text`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format a `Content-Type` header names; anything but OpenMetrics is read as the
+    /// Prometheus text format, as Prometheus does.
+    pub fn of_content_type(content_type: Option<&str>) -> Format {
+        let media_type = content_type.and_then(|t| t.split(';').next()).map(str::trim);
+        match media_type {
+            Some(t) if t.eq_ignore_ascii_case("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
 }
 
 /// How much of an offending token an error quotes.
 pub const EXCERPT_CHARS: usize = 64;
 
-/// Parses a whole exposition, stopping at the first bad line. For a partial import that skips
-/// bad lines, use [`samples`].
+/// Parses a whole Prometheus-format exposition, stopping at the first bad line. For a partial
+/// import that skips bad lines, use [`samples`].
 pub fn parse(text: &str) -> Result<Vec<ParsedSample>, ParseError> {
     samples(text).collect()
 }
 
-/// The samples of an exposition, one item per sample line, in input order. A bad line yields an
-/// `Err` and iteration continues with the next line.
+/// As [`parse`], for an exposition in `format`.
+pub fn parse_as(text: &str, format: Format) -> Result<Vec<ParsedSample>, ParseError> {
+    samples_as(text, format).collect()
+}
+
+/// The samples of a Prometheus-format exposition, one item per sample line, in input order. A
+/// bad line yields an `Err` and iteration continues with the next line.
 pub fn samples(text: &str) -> Samples<'_> {
-    Samples { lines: text.split('\n').enumerate() }
+    samples_as(text, Format::Prometheus)
+}
+
+/// As [`samples`], for an exposition in `format`. For OpenMetrics, a missing `# EOF` is an
+/// `Err` after the last line.
+pub fn samples_as(text: &str, format: Format) -> Samples<'_> {
+    let lines = text.strip_suffix('\n').unwrap_or(text).split('\n').enumerate();
+    Samples { lines, format, created_family: None, eof: false, done: false, lines_read: 0 }
 }
 
 /// Iterator returned by [`samples`].
 #[derive(Debug, Clone)]
 pub struct Samples<'a> {
     lines: std::iter::Enumerate<std::str::Split<'a, char>>,
+    format: Format,
+    /// OpenMetrics: the `_created` name of the current family when its samples of that name
+    /// are creation times (counters, histograms, gauge histograms, summaries).
+    created_family: Option<String>,
+    /// OpenMetrics: `# EOF` was read.
+    eof: bool,
+    done: bool,
+    lines_read: usize,
 }
 
 impl Iterator for Samples<'_> {
     type Item = Result<ParsedSample, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        for (index, raw) in self.lines.by_ref() {
+        if self.done {
+            return None;
+        }
+        while let Some((index, raw)) = self.lines.next() {
+            self.lines_read = index + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
-            match parse_line(line) {
+            let parsed = match self.format {
+                Format::Prometheus => parse_line(line),
+                Format::OpenMetrics => self.parse_open_metrics_line(line),
+            };
+            match parsed {
                 Ok(None) => continue,
                 Ok(Some(sample)) => return Some(Ok(sample)),
-                Err(reason) => {
-                    return Some(Err(ParseError { line: index + 1, reason }));
-                }
+                Err(reason) => return Some(Err(ParseError { line: index + 1, reason })),
             }
         }
-        None
+        self.done = true;
+        (self.format == Format::OpenMetrics && !self.eof)
+            .then(|| Err(ParseError { line: self.lines_read.max(1), reason: ParseErrorReason::MissingEof }))
     }
 }
 
-/// Parses one line without its terminator: `Ok(None)` for blank and comment lines.
+impl Samples<'_> {
+    fn parse_open_metrics_line(&mut self, line: &str) -> Result<Option<ParsedSample>, ParseErrorReason> {
+        if self.eof {
+            return Err(ParseErrorReason::AfterEof);
+        }
+        let line = line.trim_matches(is_blank_char);
+        if line == "# EOF" {
+            self.eof = true;
+            return Ok(None);
+        }
+        if line.is_empty() {
+            return Ok(None);
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            if let Some((name, family_type)) = check_comment(comment, Format::OpenMetrics)? {
+                let with_created =
+                    matches!(family_type, "counter" | "histogram" | "gaugehistogram" | "summary");
+                self.created_family = with_created.then(|| format!("{name}_created"));
+            }
+            return Ok(None);
+        }
+        let sample = parse_sample(line, Format::OpenMetrics)?;
+        let created = self.created_family.as_deref().is_some_and(|c| sample.labels.metric_name() == Some(c));
+        Ok((!created).then_some(sample))
+    }
+}
+
+/// Parses one Prometheus-format line without its terminator: `Ok(None)` for blank and comment
+/// lines.
 fn parse_line(line: &str) -> Result<Option<ParsedSample>, ParseErrorReason> {
     let line = line.trim_matches(is_blank_char);
     if line.is_empty() {
         return Ok(None);
     }
     if let Some(comment) = line.strip_prefix('#') {
-        check_comment(comment)?;
+        check_comment(comment, Format::Prometheus)?;
         return Ok(None);
     }
-    parse_sample(line).map(Some)
+    parse_sample(line, Format::Prometheus).map(Some)
 }
 
 fn is_blank(b: u8) -> bool {
@@ -162,30 +256,46 @@ fn is_blank_char(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-/// Checks the shape of `# HELP` and `# TYPE` lines; `comment` is the line after `#`, trimmed at
-/// the end. As in Prometheus, the keyword only counts when blanks separate it from `#`, so
-/// `#HELP x` is an ordinary comment.
-fn check_comment(comment: &str) -> Result<(), ParseErrorReason> {
+/// Checks the shape of `# HELP`, `# TYPE` (and, for OpenMetrics, `# UNIT`) lines; `comment` is
+/// the line after `#`, trimmed at the end. Returns the family name and type of a `# TYPE` line.
+/// As in Prometheus, the keyword only counts when blanks separate it from `#`, so `#HELP x` is
+/// an ordinary comment.
+fn check_comment(comment: &str, format: Format) -> Result<Option<(&str, &str)>, ParseErrorReason> {
     let body = comment.trim_start_matches(is_blank_char);
     if body.len() == comment.len() {
-        return Ok(());
+        return Ok(None);
     }
     let (keyword, rest) = split_token(body);
-    match keyword {
-        "HELP" => {
-            // The help text may be anything, escapes included; nothing reads it.
-            meta_name(rest, "HELP")?;
-            Ok(())
-        }
-        "TYPE" => {
-            let rest = meta_name(rest, "TYPE")?;
-            match rest {
+    match (keyword, format) {
+        // The help text and unit may be anything, escapes included; nothing reads them.
+        ("HELP", _) => meta_name(rest, "HELP").map(|_| None),
+        ("UNIT", Format::OpenMetrics) => meta_name(rest, "UNIT").map(|_| None),
+        ("TYPE", _) => {
+            let family_type = meta_name(rest, "TYPE")?;
+            let (name, _) = split_token(rest);
+            let known = match format {
+                Format::Prometheus => {
+                    matches!(family_type, "counter" | "gauge" | "histogram" | "summary" | "untyped")
+                }
+                Format::OpenMetrics => matches!(
+                    family_type,
+                    "counter"
+                        | "gauge"
+                        | "histogram"
+                        | "gaugehistogram"
+                        | "summary"
+                        | "info"
+                        | "stateset"
+                        | "unknown"
+                ),
+            };
+            match family_type {
                 "" => Err(ParseErrorReason::MissingType),
-                "counter" | "gauge" | "histogram" | "summary" | "untyped" => Ok(()),
+                _ if known => Ok(Some((name, family_type))),
                 other => Err(ParseErrorReason::InvalidType(excerpt(other))),
             }
         }
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -210,7 +320,7 @@ fn split_token(s: &str) -> (&str, &str) {
 }
 
 /// Parses a sample line already trimmed of blanks at both ends.
-fn parse_sample(line: &str) -> Result<ParsedSample, ParseErrorReason> {
+fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, ParseErrorReason> {
     let mut cursor = Cursor::new(line);
     // Take the whole token up to a blank or brace, so `a-b 1` is reported as the bad name
     // `a-b` rather than as a bad value after `a`.
@@ -235,13 +345,23 @@ fn parse_sample(line: &str) -> Result<ParsedSample, ParseErrorReason> {
     let value = parse_value(value)?;
 
     cursor.skip_blanks();
-    let timestamp = cursor.take_until(is_blank);
-    let timestamp = if timestamp.is_empty() { None } else { Some(parse_timestamp(timestamp)?) };
+    // An OpenMetrics exemplar may follow the value directly.
+    let timestamp = match format == Format::OpenMetrics && cursor.rest().starts_with('#') {
+        true => "",
+        false => cursor.take_until(is_blank),
+    };
+    let timestamp = match (timestamp, format) {
+        ("", _) => None,
+        (token, Format::Prometheus) => Some(parse_timestamp(token)?),
+        (token, Format::OpenMetrics) => Some(parse_seconds_timestamp(token)?),
+    };
 
     cursor.skip_blanks();
     let rest = cursor.rest();
-    if !rest.is_empty() {
-        return Err(ParseErrorReason::TrailingText(excerpt(rest)));
+    match (format, rest) {
+        (_, "") => {}
+        (Format::OpenMetrics, exemplar) if exemplar.starts_with('#') => check_exemplar(exemplar)?,
+        (_, rest) => return Err(ParseErrorReason::TrailingText(excerpt(rest))),
     }
 
     Ok(ParsedSample { labels: label_set(labels)?, value, timestamp })
@@ -377,6 +497,39 @@ fn count_digits(bytes: &[u8], from: usize) -> usize {
 /// overflow. Rust's `i64::from_str` accepts exactly that.
 fn parse_timestamp(token: &str) -> Result<Timestamp, ParseErrorReason> {
     token.parse::<i64>().map_err(|_| ParseErrorReason::InvalidTimestamp(excerpt(token)))
+}
+
+/// Parses an OpenMetrics timestamp, float seconds, into milliseconds.
+fn parse_seconds_timestamp(token: &str) -> Result<Timestamp, ParseErrorReason> {
+    let invalid = || ParseErrorReason::InvalidSecondsTimestamp(excerpt(token));
+    let seconds = parse_value(token).map_err(|_| invalid())?;
+    let millis = (seconds * 1000.0).round();
+    if !millis.is_finite() || millis.abs() >= i64::MAX as f64 {
+        return Err(invalid());
+    }
+    Ok(millis as Timestamp)
+}
+
+/// Checks an OpenMetrics exemplar, `# {labels} value [timestamp]`, which is then ignored.
+fn check_exemplar(exemplar: &str) -> Result<(), ParseErrorReason> {
+    let invalid = || ParseErrorReason::InvalidExemplar(excerpt(exemplar));
+    let mut cursor = Cursor::new(exemplar);
+    cursor.eat(b'#');
+    cursor.skip_blanks();
+    if !cursor.eat(b'{') {
+        return Err(invalid());
+    }
+    let mut labels = Vec::new();
+    parse_labels(&mut cursor, &mut labels).map_err(|_| invalid())?;
+    cursor.skip_blanks();
+    parse_value(cursor.take_until(is_blank)).map_err(|_| invalid())?;
+    cursor.skip_blanks();
+    let timestamp = cursor.take_until(is_blank);
+    if !timestamp.is_empty() {
+        parse_seconds_timestamp(timestamp).map_err(|_| invalid())?;
+    }
+    cursor.skip_blanks();
+    if cursor.rest().is_empty() { Ok(()) } else { Err(invalid()) }
 }
 
 /// The first [`EXCERPT_CHARS`] characters of `s`, marked when cut.
@@ -933,6 +1086,7 @@ rpc_seconds_count 144320
         #[test]
         fn never_panics_on_arbitrary_text(text in any::<String>()) {
             let _ = parse(&text);
+            let _ = parse_as(&text, Format::OpenMetrics);
         }
 
         #[test]
@@ -945,5 +1099,105 @@ rpc_seconds_count 144320
                 }
             }
         }
+    }
+
+    fn open_metrics(text: &str) -> Result<Vec<ParsedSample>, ParseError> {
+        parse_as(text, Format::OpenMetrics)
+    }
+
+    #[test]
+    fn open_metrics_families_with_units_exemplars_and_created() {
+        let text = concat!(
+            "# TYPE http_requests counter\n",
+            "# UNIT http_requests requests\n",
+            "# HELP http_requests Requests served.\n",
+            "http_requests_total{code=\"200\"} 1027 1700000000.25 # {trace_id=\"abc\"} 1.0 1700000000.1\n",
+            "http_requests_created{code=\"200\"} 1699990000\n",
+            "# TYPE latency histogram\n",
+            "latency_bucket{le=\"0.1\"} 5 # {trace_id=\"x\"} 0.05\n",
+            "latency_bucket{le=\"+Inf\"} 7\n",
+            "latency_count 7\n",
+            "latency_sum 1.5\n",
+            "latency_created 1699990000\n",
+            "# TYPE build info\n",
+            "build_info{version=\"1.2\"} 1\n",
+            "# TYPE temperature gauge\n",
+            "temperature_created 3\n",
+            "# EOF\n",
+        );
+        let parsed = open_metrics(text).unwrap();
+        let names: Vec<&str> = parsed.iter().map(|s| s.labels.metric_name().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "http_requests_total",
+                "latency_bucket",
+                "latency_bucket",
+                "latency_count",
+                "latency_sum",
+                "build_info",
+                "temperature_created"
+            ],
+            "_created of counters and histograms skipped, a gauge's kept"
+        );
+        assert_eq!(parsed[0].timestamp, Some(1_700_000_000_250), "seconds become milliseconds");
+        assert_eq!(parsed[0].value, 1027.0);
+        assert_eq!(parsed[1].timestamp, None);
+    }
+
+    #[test]
+    fn open_metrics_needs_a_final_eof_and_nothing_after_it() {
+        let missing = open_metrics("a 1\nb 2\n").unwrap_err();
+        assert_eq!((missing.line, missing.reason), (2, ParseErrorReason::MissingEof));
+        let after = open_metrics("a 1\n# EOF\nb 2\n").unwrap_err();
+        assert_eq!((after.line, after.reason), (3, ParseErrorReason::AfterEof));
+        assert!(open_metrics("# EOF").unwrap().is_empty());
+        assert_eq!(
+            parse("a 1\n# EOF\nb 2\n").unwrap().len(),
+            2,
+            "# EOF is a plain comment in the Prometheus format"
+        );
+    }
+
+    #[test]
+    fn open_metrics_refuses_malformed_exemplars_and_timestamps() {
+        for (line, reason) in [
+            ("a 1 # trace 1", "InvalidExemplar"),
+            ("a 1 # {trace_id=\"x\"}", "InvalidExemplar"),
+            ("a 1 # {trace_id=\"x\"} 1 2 3", "InvalidExemplar"),
+            ("a 1 1e400", "InvalidSecondsTimestamp"),
+            ("a 1 yesterday", "InvalidSecondsTimestamp"),
+        ] {
+            let error = open_metrics(&format!("{line}\n# EOF\n")).unwrap_err();
+            assert!(format!("{:?}", error.reason).starts_with(reason), "{line}: {error}");
+        }
+        assert!(parse("a 1 # {trace_id=\"x\"} 1").is_err(), "no exemplars in the Prometheus format");
+        let types = "# TYPE a gaugehistogram\n# TYPE b stateset\n# TYPE c unknown\n# EOF\n";
+        assert!(open_metrics(types).is_ok());
+        assert!(parse("# TYPE c unknown\n").is_err());
+    }
+
+    #[test]
+    fn tricky_prometheus_inputs() {
+        let text = concat!(
+            "no_help_or_type 1\n",
+            "dup{a=\"1\"} 1 1000\n",
+            "dup{a=\"1\"} 2 1000\n",
+            "esc{path=\"C:\\\\dir\\\"quoted\\\"\\nline\"} +Inf\n",
+            "nan -Inf -1\n",
+            "nan NaN\n",
+        );
+        let parsed = parse(text).unwrap();
+        assert_eq!(parsed.len(), 6, "duplicate series are both returned");
+        assert_eq!(parsed[1].timestamp, Some(1000));
+        assert_eq!(parsed[3].labels.get("path"), Some("C:\\dir\"quoted\"\nline"));
+        assert_eq!(parsed[3].value, f64::INFINITY);
+        assert_eq!((parsed[4].value, parsed[4].timestamp), (f64::NEG_INFINITY, Some(-1)));
+        assert!(parsed[5].value.is_nan());
+        assert_eq!(
+            Format::of_content_type(Some("application/openmetrics-text; version=1.0.0; charset=utf-8")),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::of_content_type(Some("text/plain; version=0.0.4")), Format::Prometheus);
     }
 }

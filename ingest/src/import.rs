@@ -1,5 +1,6 @@
-//! `POST /api/v1/import/prometheus`: samples in the Prometheus text exposition format, for
-//! backfill, tests and `curl`. Samples without a timestamp get the time of the request.
+//! `POST /api/v1/import/prometheus`: samples in the Prometheus text exposition format (or
+//! OpenMetrics, with `Content-Type: application/openmetrics-text`), for backfill, tests and
+//! `curl`. Samples without a timestamp get the time of the request.
 //! A syntax error refuses the whole body (nothing is stored), naming the line.
 
 use argus_model::{SeriesSamples, WriteBatch};
@@ -12,11 +13,13 @@ use crate::http::{IngestState, Write, read_body, run_blocking, store};
 use crate::validate::{Refusals, close_series};
 
 pub(crate) async fn import(State(state): State<IngestState>, request: Request) -> Result<StatusCode> {
+    let content_type = crate::http::header_str(request.headers(), axum::http::header::CONTENT_TYPE);
+    let format = exposition::Format::of_content_type(content_type);
     let body = read_body(request, state.config.max_request_size.0).await?;
     let now = argus_model::time::now();
     run_blocking(move || {
         let text = std::str::from_utf8(&body).map_err(|e| Error::Parse(format!("body is not UTF-8: {e}")))?;
-        let parsed = exposition::parse(text).map_err(|e| Error::Parse(e.to_string()))?;
+        let parsed = exposition::parse_as(text, format).map_err(|e| Error::Parse(e.to_string()))?;
         let series = group_by_series(parsed, now);
         let mut batch = WriteBatch::new();
         let mut refusals = Refusals::default();
