@@ -15,6 +15,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use argus_ingest::agent::AgentConfig;
+
 use crate::config::Config;
 
 #[derive(Parser)]
@@ -31,6 +33,8 @@ enum Command {
     /// Load generator and checker for Argus, Prometheus and VictoriaMetrics.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Runs the agent: scrapes targets and ships what it scrapes over remote write.
+    Agent(AgentArgs),
     /// Loads and validates a config file, then prints the effective config.
     CheckConfig {
         /// Config file to check.
@@ -54,6 +58,16 @@ struct ServerArgs {
     enable_admin_api: bool,
 }
 
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The agent's YAML config file (example: `config/agent.example.yaml`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Only load and validate the config, print it as understood, and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Server(args) => {
@@ -63,6 +77,21 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(server::run(config))
         }
         Command::Bench(command) => bench::run(command),
+        Command::Agent(args) => {
+            let text = std::fs::read_to_string(&args.config)
+                .with_context(|| format!("reading agent config {}", args.config.display()))?;
+            let config = AgentConfig::parse(&text)
+                .map_err(|e| anyhow::anyhow!("in agent config {}: {e}", args.config.display()))?;
+            if args.check_config {
+                print!("{}", serde_norway::to_string(&config)?);
+                return Ok(());
+            }
+            init_logging("info")?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime
+                .block_on(argus_ingest::agent::run(config, server::shutdown_signal()))
+                .map_err(anyhow::Error::msg)
+        }
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", serde_norway::to_string(&config)?);

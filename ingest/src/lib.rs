@@ -1,8 +1,10 @@
 //! Receivers: how data gets into Argus over the wire: Prometheus remote write 1.0, the
-//! Prometheus text format import and the Loki push API. Receivers decode and validate (pure
+//! Prometheus text format import and the Loki push API; and the agent that scrapes targets and
+//! ships to remote write (`agent`). Receivers decode and validate (pure
 //! functions), then store through `argus_model::Appendable` or `LogAppendable`, never touching
 //! an engine directly.
 
+pub mod agent;
 mod config;
 mod error;
 pub mod exposition;

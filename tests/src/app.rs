@@ -37,8 +37,13 @@ impl Argus {
     }
 
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Argus {
+        Self::start_on(data_dir, "127.0.0.1:0", extra_args)
+    }
+
+    /// Starts a server listening on `listen` (e.g. the address of a server that was stopped).
+    pub fn start_on(data_dir: &Path, listen: &str, extra_args: &[&str]) -> Argus {
         let mut child = Command::new(argus_bin())
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env("RUST_LOG", "info")

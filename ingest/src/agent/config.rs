@@ -1,0 +1,227 @@
+//! `AgentConfig`: the agent's YAML file — where to send data, what to scrape and how to relabel
+//! it — in Prometheus's shape where Prometheus has one (`scrape_configs`, `static_configs`,
+//! `relabel_configs`), so existing job definitions paste in. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use argus_model::time::HumanDuration;
+use serde::{Deserialize, Serialize};
+
+use super::relabel::RelabelRule;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Where the agent serves its own `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where scraped samples go (Prometheus remote write): Argus, Prometheus with its receiver,
+    /// VictoriaMetrics, Mimir…
+    pub outputs: Vec<OutputConfig>,
+    #[serde(default)]
+    pub global: GlobalConfig,
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9798))
+}
+
+/// One remote-write endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Full URL, e.g. `http://argus:9797/api/v1/write`.
+    pub url: String,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// Samples per request at most.
+    #[serde(default = "default_max_samples_per_send")]
+    pub max_samples_per_send: usize,
+    /// A batch is sent once this old even when not full.
+    #[serde(default = "default_batch_send_deadline")]
+    pub batch_send_deadline: HumanDuration,
+    /// Longest wait between retries of a failed request.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: HumanDuration,
+}
+
+fn default_max_samples_per_send() -> usize {
+    2000
+}
+
+fn default_batch_send_deadline() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+
+fn default_max_backoff() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// Defaults for every scrape job, as Prometheus's `global`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    pub scrape_interval: HumanDuration,
+    pub scrape_timeout: HumanDuration,
+    /// Labels added to every series the agent sends (unless the series has them).
+    pub external_labels: BTreeMap<String, String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval: HumanDuration::from_secs(60),
+            scrape_timeout: HumanDuration::from_secs(10),
+            external_labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// One scrape job.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    #[serde(default)]
+    pub scrape_interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub scrape_timeout: Option<HumanDuration>,
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// Keep the target's labels when they clash with the job's (`job`, `instance`, target
+    /// labels) instead of renaming them `exported_<name>`.
+    #[serde(default)]
+    pub honor_labels: bool,
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    /// Applied to each target's labels before scraping (`__address__`, `job`, static labels).
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelRule>,
+    /// Applied to each scraped series.
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<RelabelRule>,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_string()
+}
+
+fn default_scheme() -> String {
+    "http".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    /// `host:port` of each target.
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AgentConfig {
+    pub fn parse(text: &str) -> Result<AgentConfig, String> {
+        let config: AgentConfig = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what single fields cannot: relations, ranges and regexes.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.outputs.is_empty() {
+            return Err("at least one output is needed".to_string());
+        }
+        for output in &self.outputs {
+            if !(output.url.starts_with("http://") || output.url.starts_with("https://")) {
+                return Err(format!("output url {:?} must start with http:// or https://", output.url));
+            }
+            if output.max_samples_per_send == 0 {
+                return Err("max_samples_per_send must be positive".to_string());
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for job in &self.scrape_configs {
+            if !names.insert(&job.job_name) {
+                return Err(format!("job_name {:?} is used twice", job.job_name));
+            }
+            let (interval, _) = self.timing(job);
+            if interval.is_zero() {
+                return Err(format!("job {:?}: scrape_interval must be positive", job.job_name));
+            }
+            if job.scrape_timeout.is_some_and(|timeout| timeout.0 > interval) {
+                return Err(format!("job {:?}: scrape_timeout is longer than scrape_interval", job.job_name));
+            }
+            if !matches!(job.scheme.as_str(), "http" | "https") {
+                return Err(format!("job {:?}: scheme must be http or https", job.job_name));
+            }
+            for rule in job.relabel_configs.iter().chain(&job.metric_relabel_configs) {
+                rule.validate().map_err(|e| format!("job {:?}: {e}", job.job_name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The interval and timeout of `job`, its own or the global ones; a global timeout longer
+    /// than the job's interval is cut to it, as Prometheus does.
+    pub fn timing(&self, job: &ScrapeConfig) -> (std::time::Duration, std::time::Duration) {
+        let interval = job.scrape_interval.unwrap_or(self.global.scrape_interval).0;
+        let timeout = job.scrape_timeout.unwrap_or(self.global.scrape_timeout).0.min(interval);
+        (interval, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let text = include_str!("../../../config/agent.example.yaml");
+        let config = AgentConfig::parse(text).unwrap();
+        assert_eq!(config.scrape_configs[0].job_name, "node");
+        let (interval, timeout) = config.timing(&config.scrape_configs[0]);
+        assert_eq!((interval.as_secs(), timeout.as_secs()), (15, 10));
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_a_reason() {
+        let output = "outputs: [{url: 'http://a/api/v1/write'}]\n";
+        for (yaml, reason) in [
+            ("outputs: []\n", "at least one output"),
+            ("outputs: [{url: 'ftp://a'}]\n", "must start with http"),
+            ("scrape_configs: [{job_name: a}, {job_name: a}]\n", "used twice"),
+            (
+                "scrape_configs: [{job_name: a, scrape_interval: 5s, scrape_timeout: 10s}]\n",
+                "longer than scrape_interval",
+            ),
+            ("scrape_configs: [{job_name: a, relabel_configs: [{regex: '('}]}]\n", "invalid relabel regex"),
+            ("scrape_configs: [{job_name: a, bogus: 1}]\n", "unknown field"),
+        ] {
+            let yaml = if yaml.starts_with("outputs") { yaml.to_string() } else { format!("{output}{yaml}") };
+            let error = AgentConfig::parse(&yaml).unwrap_err();
+            assert!(error.contains(reason), "{yaml}: {error}");
+        }
+        let capped =
+            AgentConfig::parse(&format!("{output}scrape_configs: [{{job_name: a, scrape_interval: 5s}}]\n"))
+                .unwrap();
+        assert_eq!(
+            capped.timing(&capped.scrape_configs[0]).1.as_secs(),
+            5,
+            "the global timeout is cut to the interval"
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! Scraping, the pure part: which targets a job has, and how one scrape's body becomes the
+//! series to send — target labels attached as Prometheus does (`honor_labels`, `exported_`),
+//! metric relabeling, the synthesized `up`, `scrape_duration_seconds`,
+//! `scrape_samples_scraped` and `scrape_samples_post_metric_relabeling`, and staleness markers
+//! for series that disappeared since the previous scrape or whose target went down.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use argus_model::{Labels, METRIC_NAME, Sample, SeriesSamples, stale_nan};
+
+use super::config::{AgentConfig, ScrapeConfig};
+use super::relabel::{RelabelRule, relabel};
+use crate::exposition::{self, Format};
+
+/// One thing to scrape.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    /// `job`, `instance` and the static and relabeled labels, attached to every series.
+    pub labels: BTreeMap<String, String>,
+    pub honor_labels: bool,
+    pub metric_relabel: Vec<RelabelRule>,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// The targets of every job, after `relabel_configs`.
+pub fn targets(config: &AgentConfig) -> Result<Vec<Target>, String> {
+    let mut targets = Vec::new();
+    for job in &config.scrape_configs {
+        let (interval, timeout) = config.timing(job);
+        let target_rules = compile(&job.relabel_configs)?;
+        let metric_relabel = compile(&job.metric_relabel_configs)?;
+        for address in job.static_configs.iter().flat_map(|s| s.targets.iter().map(move |t| (s, t))) {
+            let (static_config, address) = address;
+            let Some(labels) = relabel(&target_rules, initial_labels(job, address, &static_config.labels))
+            else {
+                continue;
+            };
+            let url =
+                format!("{}://{}{}", labels["__scheme__"], labels["__address__"], labels["__metrics_path__"]);
+            let mut public: BTreeMap<String, String> = labels
+                .iter()
+                .filter(|(name, _)| !name.starts_with("__"))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            public.entry("instance".to_string()).or_insert_with(|| labels["__address__"].clone());
+            targets.push(Target {
+                url,
+                labels: public,
+                honor_labels: job.honor_labels,
+                metric_relabel: metric_relabel.clone(),
+                interval,
+                timeout,
+            });
+        }
+    }
+    Ok(targets)
+}
+
+fn compile(rules: &[RelabelRule]) -> Result<Vec<RelabelRule>, String> {
+    rules.iter().cloned().map(RelabelRule::compiled).collect()
+}
+
+/// A target's labels before relabeling, as Prometheus builds them.
+fn initial_labels(
+    job: &ScrapeConfig,
+    address: &str,
+    static_labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels = static_labels.clone();
+    labels.insert("__address__".to_string(), address.to_string());
+    labels.insert("__scheme__".to_string(), job.scheme.clone());
+    labels.insert("__metrics_path__".to_string(), job.metrics_path.clone());
+    labels.insert("job".to_string(), job.job_name.clone());
+    labels
+}
+
+/// What a scrape returned: the body and its `Content-Type`, or why it failed.
+pub type ScrapeBody = Result<(String, Option<String>), String>;
+
+/// A target's memory between scrapes: the series the last scrape produced.
+#[derive(Debug, Default)]
+pub struct TargetState {
+    last_series: HashSet<Labels>,
+}
+
+/// Turns one scrape into the samples to send, at `time` (ms): the scraped series (or none when
+/// the scrape failed), staleness markers for series gone since the last scrape, and the
+/// synthesized series.
+pub fn process_scrape(
+    target: &Target,
+    state: &mut TargetState,
+    body: ScrapeBody,
+    time: i64,
+    took: Duration,
+) -> Vec<SeriesSamples> {
+    let (mut out, scraped, up) = match body {
+        Ok((text, content_type)) => match series_of(target, &text, content_type.as_deref(), time) {
+            Ok((series, scraped)) => (series, scraped, true),
+            Err(error) => {
+                tracing::debug!(target = %target.url, %error, "scrape body does not parse");
+                (Vec::new(), 0, false)
+            }
+        },
+        Err(error) => {
+            tracing::debug!(target = %target.url, %error, "scrape failed");
+            (Vec::new(), 0, false)
+        }
+    };
+    let post_relabel = out.len();
+    let current: HashSet<Labels> = out.iter().map(|s| s.labels.clone()).collect();
+    for gone in state.last_series.difference(&current) {
+        out.push(SeriesSamples { labels: gone.clone(), samples: vec![Sample::new(time, stale_nan())] });
+    }
+    state.last_series = current;
+    let synthesized = [
+        ("up", if up { 1.0 } else { 0.0 }),
+        ("scrape_duration_seconds", took.as_secs_f64()),
+        ("scrape_samples_scraped", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", post_relabel as f64),
+    ];
+    for (name, value) in synthesized {
+        let mut labels = target.labels.clone();
+        labels.insert(METRIC_NAME.to_string(), name.to_string());
+        if let Ok(labels) = Labels::from_pairs(labels) {
+            out.push(SeriesSamples { labels, samples: vec![Sample::new(time, value)] });
+        }
+    }
+    out
+}
+
+/// The series of a scraped body with the target's labels and metric relabeling applied, and
+/// how many samples the body had.
+fn series_of(
+    target: &Target,
+    text: &str,
+    content_type: Option<&str>,
+    time: i64,
+) -> Result<(Vec<SeriesSamples>, usize), String> {
+    let parsed =
+        exposition::parse_as(text, Format::of_content_type(content_type)).map_err(|e| e.to_string())?;
+    let scraped = parsed.len();
+    let mut series: BTreeMap<Labels, Sample> = BTreeMap::new();
+    for sample in parsed {
+        let mut labels: BTreeMap<String, String> =
+            sample.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
+        attach_target_labels(&mut labels, &target.labels, target.honor_labels);
+        let Some(labels) = relabel(&target.metric_relabel, labels) else { continue };
+        let Ok(labels) = Labels::from_pairs(labels) else { continue };
+        // A series repeated in one exposition keeps its first sample, as Prometheus does.
+        series.entry(labels).or_insert(sample.sample_or(time));
+    }
+    Ok((
+        series.into_iter().map(|(labels, sample)| SeriesSamples { labels, samples: vec![sample] }).collect(),
+        scraped,
+    ))
+}
+
+/// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
+/// `honor_labels`, else it moves to `exported_<name>` (an empty target value leaves it).
+fn attach_target_labels(
+    labels: &mut BTreeMap<String, String>,
+    target: &BTreeMap<String, String>,
+    honor_labels: bool,
+) {
+    for (name, value) in target {
+        match labels.get(name).cloned() {
+            Some(_) if honor_labels => {}
+            Some(scraped) => {
+                labels.insert(format!("exported_{name}"), scraped);
+                labels.insert(name.clone(), value.clone());
+            }
+            None => {
+                labels.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argus_model::is_stale_nan;
+
+    use super::*;
+
+    fn config(yaml: &str) -> AgentConfig {
+        AgentConfig::parse(&format!("outputs: [{{url: 'http://127.0.0.1:9797/api/v1/write'}}]\n{yaml}"))
+            .unwrap()
+    }
+
+    fn target(honor_labels: bool) -> Target {
+        let config = config(&format!(
+            "scrape_configs:\n- job_name: node\n  honor_labels: {honor_labels}\n  static_configs: [{{targets: ['h:9100'], labels: {{env: prod}}}}]\n"
+        ));
+        targets(&config).unwrap().remove(0)
+    }
+
+    fn find<'a>(series: &'a [SeriesSamples], name: &str) -> Vec<&'a SeriesSamples> {
+        series.iter().filter(|s| s.labels.metric_name() == Some(name)).collect()
+    }
+
+    #[test]
+    fn targets_get_job_instance_static_labels_and_relabeling() {
+        let config = config(concat!(
+            "scrape_configs:\n",
+            "- job_name: node\n",
+            "  metrics_path: /m\n",
+            "  static_configs: [{targets: ['a:1', 'b:2'], labels: {env: prod}}]\n",
+            "  relabel_configs:\n",
+            "  - {source_labels: [__address__], regex: 'b:.*', action: drop}\n",
+            "  - {source_labels: [__address__], regex: '(.*):.*', target_label: host}\n",
+        ));
+        let targets = targets(&config).unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].url, "http://a:1/m");
+        let want: BTreeMap<String, String> =
+            [("env", "prod"), ("host", "a"), ("instance", "a:1"), ("job", "node")]
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(targets[0].labels, want);
+    }
+
+    #[test]
+    fn scrapes_attach_labels_synthesize_series_and_mark_stale() {
+        let target = target(false);
+        let mut state = TargetState::default();
+        let body = "a{job=\"inner\"} 1\nb 2 1700000000000\nb 3\n".to_string();
+        let first = process_scrape(&target, &mut state, Ok((body, None)), 1000, Duration::from_millis(20));
+        let a = find(&first, "a")[0];
+        assert_eq!(a.labels.get("job"), Some("node"));
+        assert_eq!(a.labels.get("exported_job"), Some("inner"));
+        assert_eq!(a.labels.get("instance"), Some("h:9100"));
+        assert_eq!(a.samples, [Sample::new(1000, 1.0)]);
+        let b = find(&first, "b");
+        assert_eq!(b.len(), 1, "a repeated series keeps its first sample");
+        assert_eq!(b[0].samples[0].t, 1_700_000_000_000, "the exposition's timestamp");
+        assert_eq!(find(&first, "up")[0].samples[0].v, 1.0);
+        assert_eq!(find(&first, "scrape_samples_scraped")[0].samples[0].v, 3.0);
+        assert_eq!(find(&first, "scrape_duration_seconds")[0].samples[0].v, 0.02);
+
+        let second =
+            process_scrape(&target, &mut state, Ok(("b 4\n".to_string(), None)), 2000, Duration::ZERO);
+        let gone = find(&second, "a");
+        assert!(is_stale_nan(gone[0].samples[0].v), "a disappeared: a staleness marker");
+        let down =
+            process_scrape(&target, &mut state, Err("connection refused".into()), 3000, Duration::ZERO);
+        assert_eq!(find(&down, "up")[0].samples[0].v, 0.0);
+        assert!(is_stale_nan(find(&down, "b")[0].samples[0].v), "the target is down: its series go stale");
+        let bad = process_scrape(
+            &target,
+            &mut state,
+            Ok(("not { valid\n".to_string(), None)),
+            4000,
+            Duration::ZERO,
+        );
+        assert_eq!(find(&bad, "up")[0].samples[0].v, 0.0, "an unparsable body is a failed scrape");
+    }
+
+    #[test]
+    fn honor_labels_keeps_the_scraped_values() {
+        let target = target(true);
+        let series = process_scrape(
+            &target,
+            &mut TargetState::default(),
+            Ok(("a{job=\"inner\"} 1\n".into(), None)),
+            1,
+            Duration::ZERO,
+        );
+        let a = find(&series, "a")[0];
+        assert_eq!((a.labels.get("job"), a.labels.get("exported_job")), (Some("inner"), None));
+    }
+}

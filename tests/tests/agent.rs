@@ -1,0 +1,130 @@
+//! The agent end to end: `argus agent` scrapes a target over HTTP and ships to a real Argus
+//! server; the target's series arrive with `job` and `instance`, `up` and the scrape series are
+//! synthesized, a series that disappears and a target that goes down get staleness markers, and
+//! an output that is down for a while loses nothing once it is back.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argus_tests::app::{Argus, argus_bin};
+use argus_tests::client::{api_get, export};
+
+/// A scrape target serving whatever `body` holds (or 503 when it is `None`).
+fn serve_target(body: Arc<Mutex<Option<String>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let response = match body.lock().unwrap().clone() {
+                Some(text) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                ),
+                None => "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string(),
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    addr
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Agent {
+    let config = format!(
+        "listen: 127.0.0.1:0\noutputs: [{{url: '{output}/api/v1/write', batch_send_deadline: 200ms, max_backoff: 500ms}}]\n\
+         scrape_configs:\n- job_name: fake\n  scrape_interval: 500ms\n  static_configs: [{{targets: ['{target}'], labels: {{env: test}}}}]\n"
+    );
+    let path = dir.join("agent.yaml");
+    std::fs::write(&path, config).unwrap();
+    let check =
+        Command::new(argus_bin()).args(["agent", "--check-config", "--config"]).arg(&path).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let child = Command::new(argus_bin())
+        .args(["agent", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Agent(child)
+}
+
+/// The samples Argus holds for `selector`, once at least `want` of them arrived.
+fn wait_for(argus: &Argus, selector: &str, want: usize) -> Vec<(i64, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let samples: Vec<(i64, f64)> =
+            export(&argus.url(""), selector).into_iter().flat_map(|(_, s)| s).collect();
+        if samples.len() >= want || Instant::now() > deadline {
+            return samples;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn scraped_series_arrive_labelled_with_up_staleness_and_no_loss_over_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let argus = Argus::start(&dir.path().join("argus"));
+    let body = Arc::new(Mutex::new(Some(
+        "# TYPE requests_total counter\nrequests_total{code=\"200\"} 7\ngone_soon 1\n".to_string(),
+    )));
+    let target = serve_target(body.clone());
+    let _agent = start_agent(dir.path(), &argus.url(""), &target);
+
+    let requests = wait_for(
+        &argus,
+        &format!("requests_total{{job=\"fake\",instance=\"{target}\",env=\"test\",code=\"200\"}}"),
+        2,
+    );
+    assert!(requests.len() >= 2 && requests.iter().all(|(_, v)| *v == 7.0), "{requests:?}");
+    let up = wait_for(&argus, "up{job=\"fake\"}", 1);
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    assert!(!wait_for(&argus, "scrape_samples_scraped{job=\"fake\"}", 1).is_empty());
+
+    // A series that disappears ends with a staleness marker: an instant query no longer sees it.
+    *body.lock().unwrap() = Some("requests_total{code=\"200\"} 8\n".to_string());
+    std::thread::sleep(Duration::from_millis(2000));
+    let gone = api_get(&argus.url(""), "/api/v1/query", &[("query", "gone_soon")]);
+    assert_eq!(gone["data"]["result"], serde_json::json!([]), "stale: {gone}");
+
+    // The target goes down: up turns 0 and its series go stale.
+    *body.lock().unwrap() = None;
+    std::thread::sleep(Duration::from_millis(2000));
+    let up_now = api_get(&argus.url(""), "/api/v1/query", &[("query", "up{job=\"fake\"}")]);
+    assert_eq!(up_now["data"]["result"][0]["value"][1], "0", "{up_now}");
+    let requests_now = api_get(&argus.url(""), "/api/v1/query", &[("query", "requests_total")]);
+    assert_eq!(requests_now["data"]["result"], serde_json::json!([]), "stale after the target went down");
+
+    // The output goes away for a while; scrapes made meanwhile are delivered once it is back.
+    *body.lock().unwrap() = Some("during_outage 1\n".to_string());
+    let data_dir = argus.data_dir.clone();
+    let addr = argus.addr.clone();
+    argus.kill();
+    let down_from = now_ms();
+    std::thread::sleep(Duration::from_secs(3));
+    let down_until = now_ms();
+    let argus = Argus::start_on(&data_dir, &addr, &[]);
+    let during = wait_for(&argus, "during_outage{job=\"fake\"}", 8);
+    let while_down = during.iter().filter(|(t, _)| (down_from..down_until).contains(t)).count();
+    assert!(while_down >= 4, "scrapes made while the output was down arrived: {during:?}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
