@@ -1,7 +1,8 @@
 //! The agent end to end: `argus agent` scrapes a target over HTTP and ships to a real Argus
 //! server; the target's series arrive with `job` and `instance`, `up` and the scrape series are
 //! synthesized, a series that disappears and a target that goes down get staleness markers, and
-//! an output that is down for a while loses nothing once it is back.
+//! an output that is down for a while loses nothing once it is back, even when the agent is
+//! SIGKILLed and restarted during the outage.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -46,8 +47,9 @@ impl Drop for Agent {
 
 fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Agent {
     let config = format!(
-        "listen: 127.0.0.1:0\noutputs: [{{url: '{output}/api/v1/write', batch_send_deadline: 200ms, max_backoff: 500ms}}]\n\
-         scrape_configs:\n- job_name: fake\n  scrape_interval: 500ms\n  static_configs: [{{targets: ['{target}'], labels: {{env: test}}}}]\n"
+        "listen: 127.0.0.1:0\ndata_dir: {}\noutputs: [{{url: '{output}/api/v1/write', batch_send_deadline: 200ms, max_backoff: 500ms}}]\n\
+         scrape_configs:\n- job_name: fake\n  scrape_interval: 500ms\n  static_configs: [{{targets: ['{target}'], labels: {{env: test}}}}]\n",
+        dir.join("agent-data").display()
     );
     let path = dir.join("agent.yaml");
     std::fs::write(&path, config).unwrap();
@@ -85,7 +87,7 @@ fn scraped_series_arrive_labelled_with_up_staleness_and_no_loss_over_an_outage()
         "# TYPE requests_total counter\nrequests_total{code=\"200\"} 7\ngone_soon 1\n".to_string(),
     )));
     let target = serve_target(body.clone());
-    let _agent = start_agent(dir.path(), &argus.url(""), &target);
+    let agent = start_agent(dir.path(), &argus.url(""), &target);
 
     let requests = wait_for(
         &argus,
@@ -111,18 +113,27 @@ fn scraped_series_arrive_labelled_with_up_staleness_and_no_loss_over_an_outage()
     let requests_now = api_get(&argus.url(""), "/api/v1/query", &[("query", "requests_total")]);
     assert_eq!(requests_now["data"]["result"], serde_json::json!([]), "stale after the target went down");
 
-    // The output goes away for a while; scrapes made meanwhile are delivered once it is back.
+    // The output goes away; the agent queues on disk, is SIGKILLed and restarted meanwhile;
+    // once the output is back, every scrape made while it was down arrives.
     *body.lock().unwrap() = Some("during_outage 1\n".to_string());
     let data_dir = argus.data_dir.clone();
     let addr = argus.addr.clone();
     argus.kill();
     let down_from = now_ms();
     std::thread::sleep(Duration::from_secs(3));
-    let down_until = now_ms();
+    drop(agent);
+    let agent_killed = now_ms();
+    let _agent = start_agent(dir.path(), &addr_url(&addr), &target);
+    std::thread::sleep(Duration::from_secs(1));
     let argus = Argus::start_on(&data_dir, &addr, &[]);
-    let during = wait_for(&argus, "during_outage{job=\"fake\"}", 8);
-    let while_down = during.iter().filter(|(t, _)| (down_from..down_until).contains(t)).count();
-    assert!(while_down >= 4, "scrapes made while the output was down arrived: {during:?}");
+    let during = wait_for(&argus, "during_outage{job=\"fake\"}", 10);
+    let before_kill = during.iter().filter(|(t, _)| (down_from..agent_killed).contains(t)).count();
+    assert!(before_kill >= 4, "scrapes queued before the agent was killed arrived: {during:?}");
+    assert!(during.windows(2).all(|w| w[0].0 < w[1].0), "each scrape once, in order: {during:?}");
+}
+
+fn addr_url(addr: &str) -> String {
+    format!("http://{addr}")
 }
 
 fn now_ms() -> i64 {

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use argus_model::time::HumanDuration;
+use argus_model::time::{ByteSize, HumanDuration};
 use serde::{Deserialize, Serialize};
 
 use super::relabel::RelabelRule;
@@ -16,6 +17,9 @@ pub struct AgentConfig {
     /// Where the agent serves its own `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where the agent keeps its state: the on-disk queue of each output.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
     /// Where scraped samples go (Prometheus remote write): Argus, Prometheus with its receiver,
     /// VictoriaMetrics, Mimir…
     pub outputs: Vec<OutputConfig>,
@@ -27,6 +31,10 @@ pub struct AgentConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9798))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./agent-data")
 }
 
 /// One remote-write endpoint.
@@ -48,6 +56,13 @@ pub struct OutputConfig {
     /// Longest wait between retries of a failed request.
     #[serde(default = "default_max_backoff")]
     pub max_backoff: HumanDuration,
+    /// Most bytes the output's on-disk queue may hold; when it is full, scraping waits.
+    #[serde(default = "default_queue_max_size")]
+    pub queue_max_size: ByteSize,
+}
+
+fn default_queue_max_size() -> ByteSize {
+    ByteSize(1 << 30)
 }
 
 fn default_max_samples_per_send() -> usize {

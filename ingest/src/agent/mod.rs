@@ -4,13 +4,16 @@
 //! - [`config`]: the YAML file.
 //! - [`relabel`]: Prometheus relabeling.
 //! - [`scrape`]: targets, and how a scrape becomes series (pure).
-//! - [`ship`]: batching and sending with retries, one shipper per output.
+//! - [`queue`]: the on-disk queue of each output.
+//! - [`ship`]: batching into the queue, and sending from it with retries.
 //!
 //! Each target is scraped by its own task on its interval, started at an offset derived from
-//! its URL so that targets spread over the interval. Every scrape's series go to every output's
-//! bounded queue; a full queue holds the scraper back rather than losing data.
+//! its URL so that targets spread over the interval. Every scrape's series go to every output:
+//! a small channel, then batches in the output's on-disk queue (`data_dir/queue/<url hash>`),
+//! then the sender. A full queue holds the scrapers back rather than losing data.
 
 pub mod config;
+pub mod queue;
 pub mod relabel;
 pub mod scrape;
 pub mod ship;
@@ -28,10 +31,11 @@ use axum::routing::get;
 use tokio::sync::mpsc;
 
 pub use config::AgentConfig;
+use queue::DiskQueue;
 use scrape::{ScrapeBody, Target, TargetState, process_scrape};
 
-/// Batches waiting per output before scrapers are held back.
-const QUEUE_BATCHES: usize = 256;
+/// Scrapes waiting per output for the batcher.
+const CHANNEL_SCRAPES: usize = 64;
 /// What the agent asks targets for, as Prometheus does.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -41,45 +45,62 @@ pub struct AgentMetrics {
     pub scrapes: AtomicU64,
     pub scrape_errors: AtomicU64,
     pub samples_scraped: AtomicU64,
-    pub samples_sent: AtomicU64,
+    pub requests_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub retries: AtomicU64,
-    pub samples_dropped: AtomicU64,
-    /// Batches waiting in the output queues.
-    pub queue_depth: AtomicU64,
+    pub requests_dropped: AtomicU64,
+}
+
+/// What `/metrics` reads.
+#[derive(Clone)]
+struct Observed {
+    metrics: Arc<AgentMetrics>,
+    queues: Vec<Arc<DiskQueue>>,
 }
 
 /// Runs the agent until `shutdown` completes; queued batches are sent before it returns.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let targets = scrape::targets(&config)?;
     let metrics = Arc::new(AgentMetrics::default());
-    let mut queues = Vec::new();
-    let mut shippers = Vec::new();
+    let (mut channels, mut batchers, mut senders, mut queues) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for output in config.outputs.clone() {
-        let (sender, receiver) = mpsc::channel(QUEUE_BATCHES);
-        queues.push(sender);
-        shippers.push(tokio::spawn(ship::run(output, receiver, metrics.clone())));
+        let dir = config
+            .data_dir
+            .join("queue")
+            .join(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(output.url.as_bytes())));
+        let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
+        let (sender, receiver) = mpsc::channel(CHANNEL_SCRAPES);
+        channels.push(sender);
+        batchers.push(tokio::spawn(ship::batch(output.clone(), receiver, queue.clone())));
+        senders.push(tokio::spawn(ship::send_queued(output, queue.clone(), metrics.clone())));
+        queues.push(queue);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, targets = targets.len(), "argus agent is ready");
-    let app = Router::new().route("/metrics", get(render)).with_state(metrics.clone());
+    let observed = Observed { metrics: metrics.clone(), queues };
+    let app = Router::new().route("/metrics", get(render)).with_state(observed);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
     let scrapers: Vec<_> = targets
         .into_iter()
-        .map(|target| tokio::spawn(scrape_loop(target, client.clone(), queues.clone(), metrics.clone())))
+        .map(|target| tokio::spawn(scrape_loop(target, client.clone(), channels.clone(), metrics.clone())))
         .collect();
-    drop(queues);
+    drop(channels);
     shutdown.await;
     for scraper in scrapers {
         scraper.abort();
         let _ = scraper.await;
     }
-    // The scrapers held the last senders: the shippers now drain their queues and stop.
-    for shipper in shippers {
-        let _ = shipper.await;
+    // The scrapers held the last channel ends: the batchers queue what they hold and stop.
+    for batcher in batchers {
+        let _ = batcher.await;
+    }
+    // What is still queued is on disk and is sent after the next start.
+    for sender in senders {
+        sender.abort();
     }
     server.abort();
     Ok(())
@@ -88,7 +109,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
 async fn scrape_loop(
     target: Target,
     client: reqwest::Client,
-    queues: Vec<mpsc::Sender<Vec<SeriesSamples>>>,
+    channels: Vec<mpsc::Sender<Vec<SeriesSamples>>>,
     metrics: Arc<AgentMetrics>,
 ) {
     let offset = spread_offset(&target.url, target.interval);
@@ -106,9 +127,8 @@ async fn scrape_loop(
         }
         let series = process_scrape(&target, &mut state, body, time, started.elapsed());
         metrics.samples_scraped.fetch_add(series.len() as u64, Ordering::Relaxed);
-        for queue in &queues {
-            metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
-            if queue.send(series.clone()).await.is_err() {
+        for channel in &channels {
+            if channel.send(series.clone()).await.is_err() {
                 return;
             }
         }
@@ -139,47 +159,44 @@ fn spread_offset(url: &str, interval: Duration) -> Duration {
     interval.mul_f64((hash % 10_000) as f64 / 10_000.0)
 }
 
-async fn render(State(metrics): State<Arc<AgentMetrics>>) -> String {
+async fn render(State(observed): State<Observed>) -> String {
     use MetricKind::{Counter, Gauge};
-    let mut out = TextEncoder::new();
+    let metrics = &observed.metrics;
     let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-    out.single("argus_agent_scrapes_total", Counter, "Scrapes made.", read(&metrics.scrapes));
-    out.single(
-        "argus_agent_scrape_errors_total",
-        Counter,
-        "Scrapes that failed.",
-        read(&metrics.scrape_errors),
-    );
-    out.single(
-        "argus_agent_series_scraped_total",
-        Counter,
-        "Series produced by scrapes.",
-        read(&metrics.samples_scraped),
-    );
-    out.single(
-        "argus_agent_samples_sent_total",
-        Counter,
-        "Samples an output accepted.",
-        read(&metrics.samples_sent),
-    );
-    out.single(
-        "argus_agent_bytes_sent_total",
-        Counter,
-        "Compressed bytes an output accepted.",
-        read(&metrics.bytes_sent),
-    );
-    out.single("argus_agent_retries_total", Counter, "Sends retried.", read(&metrics.retries));
-    out.single(
-        "argus_agent_samples_dropped_total",
-        Counter,
-        "Samples an output refused for good (4xx).",
-        read(&metrics.samples_dropped),
-    );
-    out.single(
-        "argus_agent_queue_batches",
-        Gauge,
-        "Batches waiting in the output queues.",
-        read(&metrics.queue_depth),
-    );
+    let queued: u64 = observed.queues.iter().map(|q| q.pending_bytes()).sum();
+    let families = [
+        ("argus_agent_scrapes_total", Counter, "Scrapes made.", read(&metrics.scrapes)),
+        ("argus_agent_scrape_errors_total", Counter, "Scrapes that failed.", read(&metrics.scrape_errors)),
+        (
+            "argus_agent_series_scraped_total",
+            Counter,
+            "Series produced by scrapes.",
+            read(&metrics.samples_scraped),
+        ),
+        (
+            "argus_agent_requests_sent_total",
+            Counter,
+            "Requests an output accepted.",
+            read(&metrics.requests_sent),
+        ),
+        (
+            "argus_agent_bytes_sent_total",
+            Counter,
+            "Compressed bytes an output accepted.",
+            read(&metrics.bytes_sent),
+        ),
+        ("argus_agent_retries_total", Counter, "Sends retried.", read(&metrics.retries)),
+        (
+            "argus_agent_requests_dropped_total",
+            Counter,
+            "Requests an output refused for good (4xx).",
+            read(&metrics.requests_dropped),
+        ),
+        ("argus_agent_queue_bytes", Gauge, "Bytes waiting in the on-disk output queues.", queued as f64),
+    ];
+    let mut out = TextEncoder::new();
+    for (name, kind, help, value) in families {
+        out.single(name, kind, help, value);
+    }
     out.finish()
 }

@@ -1,10 +1,12 @@
 //! Shipping to one remote-write output: samples are batched (by size and age), encoded as a
-//! snappy-compressed `WriteRequest` and sent with retries — exponential backoff with jitter on
-//! network errors, 5xx and 429 (honouring `Retry-After`), never on other 4xx, which are
-//! counted and logged with the reason, as remote-write senders must.
+//! snappy-compressed `WriteRequest` and put in the output's on-disk queue ([`DiskQueue`]); a
+//! sender takes requests from the queue in order and sends each with retries — exponential
+//! backoff with jitter on network errors, 5xx and 429 (honouring `Retry-After`), never on other
+//! 4xx, which are counted and logged with the reason, as remote-write senders must. A request
+//! leaves the queue only once the output answered it.
 //!
-//! The queue in front of a shipper is bounded: when the output is slow or down, scrapers wait
-//! (backpressure) instead of dropping.
+//! When the queue is full, batching waits, the channel in front of it fills, and the scrapers
+//! wait (backpressure) instead of dropping.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,58 +21,70 @@ use tokio::time::Instant;
 
 use super::AgentMetrics;
 use super::config::OutputConfig;
+use super::queue::DiskQueue;
 
 /// First wait after a failed send.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
-pub async fn run(
+/// Batches what arrives on `input` into `queue` until `input` closes (the last partial batch
+/// included).
+pub async fn batch(
     output: OutputConfig,
-    mut queue: mpsc::Receiver<Vec<SeriesSamples>>,
-    metrics: Arc<AgentMetrics>,
+    mut input: mpsc::Receiver<Vec<SeriesSamples>>,
+    queue: Arc<DiskQueue>,
 ) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
     let mut batch: Vec<SeriesSamples> = Vec::new();
     let mut samples = 0;
     let mut deadline = Instant::now() + output.batch_send_deadline.0;
     loop {
-        tokio::select! {
-            received = queue.recv() => match received {
+        let flush = tokio::select! {
+            received = input.recv() => match received {
                 Some(series) => {
-                    metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                     if batch.is_empty() {
                         deadline = Instant::now() + output.batch_send_deadline.0;
                     }
                     samples += series.iter().map(|s| s.samples.len()).sum::<usize>();
                     batch.extend(series);
-                    if samples >= output.max_samples_per_send {
-                        send(&client, &output, std::mem::take(&mut batch), &metrics).await;
-                        samples = 0;
-                    }
+                    samples >= output.max_samples_per_send
                 }
                 None => {
                     if !batch.is_empty() {
-                        send(&client, &output, batch, &metrics).await;
+                        enqueue(&queue, std::mem::take(&mut batch)).await;
                     }
                     return;
                 }
             },
-            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
-                send(&client, &output, std::mem::take(&mut batch), &metrics).await;
-                samples = 0;
-            }
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => true,
+        };
+        if flush {
+            enqueue(&queue, std::mem::take(&mut batch)).await;
+            samples = 0;
         }
     }
 }
 
-/// Sends one batch until it is accepted or refused for good.
-async fn send(
-    client: &reqwest::Client,
-    output: &OutputConfig,
-    batch: Vec<SeriesSamples>,
-    metrics: &AgentMetrics,
-) {
-    let samples: u64 = batch.iter().map(|s| s.samples.len() as u64).sum();
-    let body = encode(batch);
+async fn enqueue(queue: &DiskQueue, batch: Vec<SeriesSamples>) {
+    if let Err(error) = queue.push(encode(batch)).await {
+        tracing::error!(%error, "cannot write to the output queue; the batch is lost");
+    }
+}
+
+/// Sends the queue's requests in order, forever.
+pub async fn send_queued(output: OutputConfig, queue: Arc<DiskQueue>, metrics: Arc<AgentMetrics>) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
+    let mut at = queue.cursor();
+    loop {
+        let (request, next) = queue.next(at).await;
+        send(&client, &output, &request, &metrics).await;
+        if let Err(error) = queue.ack(next, request.len()) {
+            tracing::error!(%error, "cannot record a sent request; it may be sent again after a restart");
+        }
+        at = next;
+    }
+}
+
+/// Sends one request until it is accepted or refused for good.
+async fn send(client: &reqwest::Client, output: &OutputConfig, body: &[u8], metrics: &AgentMetrics) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut request = client
@@ -78,7 +92,7 @@ async fn send(
             .header("Content-Type", "application/x-protobuf")
             .header("Content-Encoding", "snappy")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(body.clone());
+            .body(body.to_vec());
         if let Some(token) = &output.bearer_token {
             request = request.bearer_auth(token);
         }
@@ -87,7 +101,7 @@ async fn send(
         }
         let wait = match request.send().await {
             Ok(response) if response.status().is_success() => {
-                metrics.samples_sent.fetch_add(samples, Ordering::Relaxed);
+                metrics.requests_sent.fetch_add(1, Ordering::Relaxed);
                 metrics.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
                 return;
             }
@@ -95,8 +109,8 @@ async fn send(
             Ok(response) => {
                 let status = response.status();
                 let reason = response.text().await.unwrap_or_default();
-                tracing::warn!(url = %output.url, %status, reason = %reason.trim(), samples, "output refused a batch; dropping it");
-                metrics.samples_dropped.fetch_add(samples, Ordering::Relaxed);
+                tracing::warn!(url = %output.url, %status, reason = %reason.trim(), "output refused a request; dropping it");
+                metrics.requests_dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(error) => {
