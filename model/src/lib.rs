@@ -5,6 +5,7 @@ pub mod cache;
 pub mod calendar;
 pub mod error;
 pub mod labels;
+pub mod logfmt;
 pub mod logs;
 pub mod matcher;
 pub mod metrics;

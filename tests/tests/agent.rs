@@ -139,3 +139,102 @@ fn addr_url(addr: &str) -> String {
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// Appends lines to `path`, one at a time, recording what was written.
+fn write_lines(path: &std::path::Path, prefix: &str, from: usize, to: usize, written: &mut Vec<String>) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for n in from..to {
+        let line = format!("{prefix} line {n:05} ✓ \"quoted\"");
+        writeln!(file, "{line}").unwrap();
+        written.push(line);
+    }
+}
+
+fn start_log_agent(dir: &std::path::Path, argus: &str) -> Agent {
+    let config = format!(
+        "listen: 127.0.0.1:0\ndata_dir: {data}\nlog_outputs: [{{url: '{argus}/loki/api/v1/push', max_backoff: 500ms}}]\n\
+         logs: [{{paths: ['{logs}/*.log'], labels: {{job: files}}, flush_partial_after: 1s}}]\n",
+        data = dir.join("agent-data").display(),
+        logs = dir.join("logs").display(),
+    );
+    let path = dir.join("log-agent.yaml");
+    std::fs::write(&path, config).unwrap();
+    Agent(
+        Command::new(argus_bin())
+            .args(["agent", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn tailed_lines_arrive_once_in_order_through_rotations_outages_and_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let argus = Argus::start(&dir.path().join("argus"));
+    let files = ["plain", "renamed", "truncated"].map(|name| logs.join(format!("{name}.log")));
+    let mut written: [Vec<String>; 3] = Default::default();
+    let mut next = [0usize; 3];
+    let mut write_round = |count: usize, written: &mut [Vec<String>; 3]| {
+        for (i, file) in files.iter().enumerate() {
+            write_lines(file, &format!("f{i}"), next[i], next[i] + count, &mut written[i]);
+            next[i] += count;
+        }
+    };
+    write_round(50, &mut written);
+    let agent = start_log_agent(dir.path(), &argus.url(""));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Rotation by rename: the old file's tail is read, then the new file.
+    write_round(20, &mut written);
+    std::fs::rename(&files[1], logs.join("renamed.log.1")).unwrap();
+    write_round(20, &mut written);
+    // Rotation by copytruncate, once the agent has read what is there.
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::copy(&files[2], logs.join("truncated.log.1")).unwrap();
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&files[2]).unwrap();
+    write_round(20, &mut written);
+
+    // The server goes down; lines keep coming; the agent is SIGKILLed and restarted meanwhile.
+    let (data_dir, addr) = (argus.data_dir.clone(), argus.addr.clone());
+    argus.kill();
+    write_round(30, &mut written);
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(agent);
+    write_round(30, &mut written);
+    let _agent = start_log_agent(dir.path(), &format!("http://{addr}"));
+    std::thread::sleep(Duration::from_millis(1500));
+    write_round(30, &mut written);
+    let argus = Argus::start_on(&data_dir, &addr, &[]);
+    write_round(20, &mut written);
+    // An unterminated last line is sent after flush_partial_after.
+    std::fs::OpenOptions::new().append(true).open(&files[0]).unwrap().write_all(b"f0 no newline").unwrap();
+    written[0].push("f0 no newline".to_string());
+
+    let start = now_ms() * 1_000_000 - 600_000_000_000;
+    let end = now_ms() * 1_000_000 + 60_000_000_000;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, file) in files.iter().enumerate() {
+        let query = format!("{{job=\"files\", filename=\"{}\"}}", file.display());
+        let got: Vec<String> = loop {
+            let lines: Vec<String> = argus_tests::loki::all_lines(&argus.url(""), &query, start, end)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect();
+            if lines.len() >= written[i].len() || Instant::now() > deadline {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert_eq!(got.len(), written[i].len(), "file {i}: every line once ({} written)", written[i].len());
+        assert!(
+            got == written[i],
+            "file {i}: lines in order, byte exact; first difference at {:?}",
+            got.iter().zip(&written[i]).position(|(a, b)| a != b)
+        );
+    }
+}

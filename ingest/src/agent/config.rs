@@ -22,11 +22,56 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// Where scraped samples go (Prometheus remote write): Argus, Prometheus with its receiver,
     /// VictoriaMetrics, Mimir…
+    #[serde(default)]
     pub outputs: Vec<OutputConfig>,
+    /// Where log lines go (Loki push): Argus or Loki, e.g. `http://argus:9797/loki/api/v1/push`.
+    #[serde(default)]
+    pub log_outputs: Vec<OutputConfig>,
     #[serde(default)]
     pub global: GlobalConfig,
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Files to follow.
+    #[serde(default)]
+    pub logs: Vec<LogInputConfig>,
+}
+
+/// A set of log files to follow, and what their entries carry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogInputConfig {
+    /// Glob patterns (`*` and `?` in the file name); files appearing later are picked up.
+    pub paths: Vec<String>,
+    /// Stream labels of every entry, besides `filename` (and `level` when extracted).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A last line without its newline is sent as it is after waiting this long; so is a
+    /// multi-line entry with no next start line.
+    #[serde(default = "default_flush_partial_after")]
+    pub flush_partial_after: HumanDuration,
+    /// A regex matching the first line of an entry: the lines that do not match are joined to
+    /// the entry before them (stack traces).
+    #[serde(default)]
+    pub multiline_start: Option<String>,
+    /// Take the time and level from lines in this form (`json` or `logfmt`).
+    #[serde(default)]
+    pub extract: Option<super::logs::Extract>,
+    #[serde(default = "default_time_field")]
+    pub time_field: String,
+    #[serde(default = "default_level_field")]
+    pub level_field: String,
+}
+
+fn default_flush_partial_after() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+
+fn default_time_field() -> String {
+    "time".to_string()
+}
+
+fn default_level_field() -> String {
+    "level".to_string()
 }
 
 fn default_listen() -> SocketAddr {
@@ -157,10 +202,21 @@ impl AgentConfig {
 
     /// Checks what single fields cannot: relations, ranges and regexes.
     pub fn validate(&self) -> Result<(), String> {
-        if self.outputs.is_empty() {
-            return Err("at least one output is needed".to_string());
+        if self.outputs.is_empty() && self.log_outputs.is_empty() {
+            return Err("at least one output (or log output) is needed".to_string());
         }
-        for output in &self.outputs {
+        if !self.scrape_configs.is_empty() && self.outputs.is_empty() {
+            return Err("scrape_configs need an entry in outputs".to_string());
+        }
+        if !self.logs.is_empty() && self.log_outputs.is_empty() {
+            return Err("logs need an entry in log_outputs".to_string());
+        }
+        for input in &self.logs {
+            if let Some(start) = &input.multiline_start {
+                regex::Regex::new(start).map_err(|e| format!("invalid multiline_start: {e}"))?;
+            }
+        }
+        for output in self.outputs.iter().chain(&self.log_outputs) {
             if !(output.url.starts_with("http://") || output.url.starts_with("https://")) {
                 return Err(format!("output url {:?} must start with http:// or https://", output.url));
             }
@@ -217,6 +273,15 @@ mod tests {
         let output = "outputs: [{url: 'http://a/api/v1/write'}]\n";
         for (yaml, reason) in [
             ("outputs: []\n", "at least one output"),
+            (
+                "log_outputs: [{url: 'http://a/loki/api/v1/push'}]\nscrape_configs: [{job_name: a}]\n",
+                "need an entry in outputs",
+            ),
+            ("logs: [{paths: [/x]}]\n", "need an entry in log_outputs"),
+            (
+                "log_outputs: [{url: 'http://a'}]\nlogs: [{paths: [/x], multiline_start: '('}]\n",
+                "invalid multiline_start",
+            ),
             ("outputs: [{url: 'ftp://a'}]\n", "must start with http"),
             ("scrape_configs: [{job_name: a}, {job_name: a}]\n", "used twice"),
             (
@@ -226,7 +291,8 @@ mod tests {
             ("scrape_configs: [{job_name: a, relabel_configs: [{regex: '('}]}]\n", "invalid relabel regex"),
             ("scrape_configs: [{job_name: a, bogus: 1}]\n", "unknown field"),
         ] {
-            let yaml = if yaml.starts_with("outputs") { yaml.to_string() } else { format!("{output}{yaml}") };
+            let standalone = yaml.starts_with("outputs") || yaml.starts_with("log_outputs");
+            let yaml = if standalone { yaml.to_string() } else { format!("{output}{yaml}") };
             let error = AgentConfig::parse(&yaml).unwrap_err();
             assert!(error.contains(reason), "{yaml}: {error}");
         }

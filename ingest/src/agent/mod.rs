@@ -1,9 +1,10 @@
-//! The agent (`argus agent --config agent.yaml`): scrapes Prometheus-style targets and ships
-//! what it scrapes to remote-write outputs, with its own metrics on `/metrics`.
+//! The agent (`argus agent --config agent.yaml`): scrapes Prometheus-style targets and follows
+//! log files, and ships both (remote write, Loki push), with its own metrics on `/metrics`.
 //!
 //! - [`config`]: the YAML file.
 //! - [`relabel`]: Prometheus relabeling.
 //! - [`scrape`]: targets, and how a scrape becomes series (pure).
+//! - [`logs`] and [`tail`]: log files followed through rotation, batched as Loki pushes.
 //! - [`queue`]: the on-disk queue of each output.
 //! - [`ship`]: batching into the queue, and sending from it with retries.
 //!
@@ -13,10 +14,12 @@
 //! then the sender. A full queue holds the scrapers back rather than losing data.
 
 pub mod config;
+pub mod logs;
 pub mod queue;
 pub mod relabel;
 pub mod scrape;
 pub mod ship;
+pub mod tail;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -65,17 +68,35 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let (mut channels, mut batchers, mut senders, mut queues) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for output in config.outputs.clone() {
-        let dir = config
-            .data_dir
-            .join("queue")
-            .join(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(output.url.as_bytes())));
-        let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
+        let queue = Arc::new(DiskQueue::open(&queue_dir(&config, &output), output.queue_max_size.0)?);
         let (sender, receiver) = mpsc::channel(CHANNEL_SCRAPES);
         channels.push(sender);
         batchers.push(tokio::spawn(ship::batch(output.clone(), receiver, queue.clone())));
-        senders.push(tokio::spawn(ship::send_queued(output, queue.clone(), metrics.clone())));
+        senders.push(tokio::spawn(ship::send_queued(
+            output,
+            ship::Payload::RemoteWrite,
+            queue.clone(),
+            metrics.clone(),
+        )));
         queues.push(queue);
     }
+    let mut log_queues = Vec::new();
+    for output in config.log_outputs.clone() {
+        let queue = Arc::new(DiskQueue::open(&queue_dir(&config, &output), output.queue_max_size.0)?);
+        senders.push(tokio::spawn(ship::send_queued(
+            output,
+            ship::Payload::LokiPush,
+            queue.clone(),
+            metrics.clone(),
+        )));
+        log_queues.push(queue.clone());
+        queues.push(queue);
+    }
+    let log_inputs: Vec<_> = config
+        .logs
+        .iter()
+        .map(|input| tokio::spawn(logs::run(input.clone(), config.data_dir.clone(), log_queues.clone())))
+        .collect();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -90,9 +111,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         .collect();
     drop(channels);
     shutdown.await;
-    for scraper in scrapers {
-        scraper.abort();
-        let _ = scraper.await;
+    for task in scrapers.into_iter().chain(log_inputs) {
+        task.abort();
+        let _ = task.await;
     }
     // The scrapers held the last channel ends: the batchers queue what they hold and stop.
     for batcher in batchers {
@@ -151,6 +172,11 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> ScrapeBody {
         response.headers().get("Content-Type").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = response.text().await.map_err(|e| e.to_string())?;
     Ok((text, content_type))
+}
+
+/// The directory of an output's queue: named by its URL, so reordering outputs keeps queues.
+fn queue_dir(config: &AgentConfig, output: &config::OutputConfig) -> std::path::PathBuf {
+    config.data_dir.join("queue").join(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(output.url.as_bytes())))
 }
 
 /// Where in its interval a target is scraped: a stable fraction of the interval from its URL.

@@ -39,6 +39,8 @@ pub struct DiskQueue {
     appended: Notify,
     /// Signalled when an acknowledgement frees room.
     freed: Notify,
+    /// The newest request found on open.
+    last_on_open: Option<Vec<u8>>,
 }
 
 impl DiskQueue {
@@ -49,7 +51,8 @@ impl DiskQueue {
         // Segments of an eighth of the queue (1–16 MiB): sent ones are deleted whole.
         let segment_size = (max_bytes / 8).clamp(1 << 20, 16 << 20);
         let options = WalOptions { segment_size, ..WalOptions::default() };
-        let (wal, _) = Wal::open(&wal_dir, options, |_| {})
+        let mut last_on_open = None;
+        let (wal, _) = Wal::open(&wal_dir, options, |record| last_on_open = Some(record.to_vec()))
             .map_err(|e| format!("opening queue {}: {e}", dir.display()))?;
         let segments = list_segments(&wal_dir).map_err(|e| e.to_string())?;
         let first = segments.first().copied().unwrap_or(0);
@@ -66,7 +69,14 @@ impl DiskQueue {
             cursor: Mutex::new(cursor),
             appended: Notify::new(),
             freed: Notify::new(),
+            last_on_open,
         })
+    }
+
+    /// The newest request the queue held when it was opened, sent or not: what was being
+    /// queued last before a restart.
+    pub fn last_on_open(&self) -> Option<&[u8]> {
+        self.last_on_open.as_deref()
     }
 
     /// Bytes waiting to be sent.

@@ -69,13 +69,32 @@ async fn enqueue(queue: &DiskQueue, batch: Vec<SeriesSamples>) {
     }
 }
 
+/// What an output's requests carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Snappy-compressed `prometheus.WriteRequest` (remote write 1.0).
+    RemoteWrite,
+    /// Snappy-compressed `logproto.PushRequest` (Loki push), queued behind the read positions
+    /// it brings the files to ([`super::logs`]).
+    LokiPush,
+}
+
 /// Sends the queue's requests in order, forever.
-pub async fn send_queued(output: OutputConfig, queue: Arc<DiskQueue>, metrics: Arc<AgentMetrics>) {
+pub async fn send_queued(
+    output: OutputConfig,
+    payload: Payload,
+    queue: Arc<DiskQueue>,
+    metrics: Arc<AgentMetrics>,
+) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
     let mut at = queue.cursor();
     loop {
         let (request, next) = queue.next(at).await;
-        send(&client, &output, &request, &metrics).await;
+        let body = match payload {
+            Payload::RemoteWrite => &request[..],
+            Payload::LokiPush => super::logs::request_of(&request),
+        };
+        send(&client, &output, payload, body, &metrics).await;
         if let Err(error) = queue.ack(next, request.len()) {
             tracing::error!(%error, "cannot record a sent request; it may be sent again after a restart");
         }
@@ -84,15 +103,22 @@ pub async fn send_queued(output: OutputConfig, queue: Arc<DiskQueue>, metrics: A
 }
 
 /// Sends one request until it is accepted or refused for good.
-async fn send(client: &reqwest::Client, output: &OutputConfig, body: &[u8], metrics: &AgentMetrics) {
+async fn send(
+    client: &reqwest::Client,
+    output: &OutputConfig,
+    payload: Payload,
+    body: &[u8],
+    metrics: &AgentMetrics,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let mut request = client
-            .post(&output.url)
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(body.to_vec());
+        let mut request =
+            client.post(&output.url).header("Content-Type", "application/x-protobuf").body(body.to_vec());
+        if payload == Payload::RemoteWrite {
+            request = request
+                .header("Content-Encoding", "snappy")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        }
         if let Some(token) = &output.bearer_token {
             request = request.bearer_auth(token);
         }

@@ -208,7 +208,7 @@ fn logfmt(
     stream: &Labels,
     current: &mut Processed,
 ) {
-    let pairs = match parse_logfmt(&current.line, strict) {
+    let pairs = match argus_model::logfmt::parse(&current.line, strict) {
         Ok(pairs) => pairs,
         Err(details) => return current.set_error("LogfmtParserErr", details),
     };
@@ -226,49 +226,6 @@ fn logfmt(
             add_extracted(&mut current.labels, stream, &extraction.label, value.clone());
         }
     }
-}
-
-/// `key=value key2="quoted value" flag` pairs. Without `strict`, malformed pieces are
-/// skipped; with it, they fail the line.
-pub fn parse_logfmt(line: &str, strict: bool) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
-    let mut rest = line.trim_start();
-    while !rest.is_empty() {
-        let key_len = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
-        let key = &rest[..key_len];
-        rest = &rest[key_len..];
-        let value = if let Some(after) = rest.strip_prefix('=') {
-            if after.starts_with('"') {
-                match argus_model::quoted::read_quoted(after) {
-                    Ok((value, used)) => {
-                        rest = &after[used..];
-                        value
-                    }
-                    Err(error) if strict => return Err(format!("logfmt syntax error: {error}")),
-                    Err(_) => {
-                        let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                        rest = &after[end..];
-                        continue;
-                    }
-                }
-            } else {
-                let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                rest = &after[end..];
-                after[..end].to_string()
-            }
-        } else {
-            String::new()
-        };
-        if key.is_empty() {
-            if strict {
-                return Err("logfmt syntax error: unexpected '='".to_string());
-            }
-        } else {
-            pairs.push((key.to_string(), value));
-        }
-        rest = rest.trim_start();
-    }
-    Ok(pairs)
 }
 
 /// The captures of `pattern` in `line`, or `None` when the line does not have its shape.
