@@ -238,3 +238,50 @@ fn tailed_lines_arrive_once_in_order_through_rotations_outages_and_a_sigkill() {
         );
     }
 }
+
+/// Series identities (name and labels) of an exposition, for the metric names `keep` accepts.
+fn series_set(text: &str, keep: impl Fn(&str) -> bool) -> std::collections::BTreeSet<String> {
+    argus_ingest::exposition::parse(text)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.labels.metric_name().is_some_and(&keep))
+        .map(|s| s.labels.to_string())
+        .collect()
+}
+
+#[test]
+fn the_host_input_names_series_as_node_exporter_does() {
+    let Some(exporter) = argus_tests::require_tool("prometheus-node-exporter") else { return };
+    let addr = argus_tests::prometheus::free_loopback_addr();
+    let collectors = ["cpu", "meminfo", "loadavg", "diskstats", "filesystem", "netdev"];
+    let mut args = vec![format!("--web.listen-address={addr}"), "--collector.disable-defaults".to_string()];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let _exporter = Agent(
+        Command::new(exporter).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    let client = argus_tests::client::client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let theirs = loop {
+        match client.get(format!("http://{addr}/metrics")).send().and_then(|r| r.text()) {
+            Ok(text) => break text,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => panic!("node exporter did not answer: {error}"),
+        }
+    };
+    let ours = argus_ingest::agent::host::exposition(std::path::Path::new("/proc"));
+    // What the collectors serve beyond the series of /proc and statvfs (udev details, the
+    // exporter's own scrape series) is not the host input's.
+    let compared = |name: &str| {
+        name.starts_with("node_")
+            && !name.starts_with("node_scrape_")
+            && !matches!(name, "node_disk_info" | "node_exporter_build_info")
+    };
+    let (theirs, ours) = (series_set(&theirs, compared), series_set(&ours, compared));
+    let missing: Vec<_> = theirs.difference(&ours).collect();
+    let extra: Vec<_> = ours.difference(&theirs).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "node_exporter has, we lack: {missing:#?}\nwe have, node_exporter lacks: {extra:#?}"
+    );
+    assert!(theirs.len() > 50, "a meaningful comparison: {} series", theirs.len());
+}

@@ -34,6 +34,28 @@ pub struct AgentConfig {
     /// Files to follow.
     #[serde(default)]
     pub logs: Vec<LogInputConfig>,
+    /// This machine's own metrics under node_exporter's names, when present.
+    #[serde(default)]
+    pub host_metrics: Option<HostMetricsConfig>,
+}
+
+/// The host input: CPU, memory, load, disks, filesystems and network read from `/proc`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostMetricsConfig {
+    /// The `job` label of its series.
+    #[serde(default = "default_host_job")]
+    pub job_name: String,
+    /// Defaults to the global scrape interval.
+    #[serde(default)]
+    pub interval: Option<HumanDuration>,
+    /// More labels for its series (`instance` is the host name).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_host_job() -> String {
+    "node".to_string()
 }
 
 /// A set of log files to follow, and what their entries carry.
@@ -205,8 +227,8 @@ impl AgentConfig {
         if self.outputs.is_empty() && self.log_outputs.is_empty() {
             return Err("at least one output (or log output) is needed".to_string());
         }
-        if !self.scrape_configs.is_empty() && self.outputs.is_empty() {
-            return Err("scrape_configs need an entry in outputs".to_string());
+        if (!self.scrape_configs.is_empty() || self.host_metrics.is_some()) && self.outputs.is_empty() {
+            return Err("scrape_configs and host_metrics need an entry in outputs".to_string());
         }
         if !self.logs.is_empty() && self.log_outputs.is_empty() {
             return Err("logs need an entry in log_outputs".to_string());

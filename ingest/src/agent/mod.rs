@@ -4,6 +4,7 @@
 //! - [`config`]: the YAML file.
 //! - [`relabel`]: Prometheus relabeling.
 //! - [`scrape`]: targets, and how a scrape becomes series (pure).
+//! - [`host`]: this machine's metrics under node_exporter's names, scraped as a target.
 //! - [`logs`] and [`tail`]: log files followed through rotation, batched as Loki pushes.
 //! - [`queue`]: the on-disk queue of each output.
 //! - [`ship`]: batching into the queue, and sending from it with retries.
@@ -14,6 +15,7 @@
 //! then the sender. A full queue holds the scrapers back rather than losing data.
 
 pub mod config;
+pub mod host;
 pub mod logs;
 pub mod queue;
 pub mod relabel;
@@ -157,6 +159,13 @@ async fn scrape_loop(
 }
 
 async fn fetch(client: &reqwest::Client, target: &Target) -> ScrapeBody {
+    if let Some(proc_root) = target.url.strip_prefix(scrape::HOST_SOURCE) {
+        let proc_root = std::path::PathBuf::from(proc_root);
+        let text = tokio::task::spawn_blocking(move || host::exposition(&proc_root))
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((text, None));
+    }
     let response = client
         .get(&target.url)
         .header("Accept", ACCEPT)

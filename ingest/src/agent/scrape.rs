@@ -13,9 +13,14 @@ use super::config::{AgentConfig, ScrapeConfig};
 use super::relabel::{RelabelRule, relabel};
 use crate::exposition::{self, Format};
 
+/// The URL prefix of the host input: `host:/proc` is "read this machine's `/proc`"
+/// ([`super::host`]).
+pub const HOST_SOURCE: &str = "host:";
+
 /// One thing to scrape.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// `http(s)://…`, or `host:<proc root>` for the host input.
     pub url: String,
     /// `job`, `instance` and the static and relabeled labels, attached to every series.
     pub labels: BTreeMap<String, String>,
@@ -56,7 +61,28 @@ pub fn targets(config: &AgentConfig) -> Result<Vec<Target>, String> {
             });
         }
     }
+    if let Some(host) = &config.host_metrics {
+        let interval = host.interval.unwrap_or(config.global.scrape_interval).0;
+        let mut labels = host.labels.clone();
+        labels.insert("job".to_string(), host.job_name.clone());
+        labels.insert("instance".to_string(), host_name());
+        targets.push(Target {
+            url: format!("{HOST_SOURCE}/proc"),
+            labels,
+            honor_labels: false,
+            metric_relabel: Vec::new(),
+            interval,
+            timeout: interval,
+        });
+    }
     Ok(targets)
+}
+
+/// This machine's name, as node_exporter's `instance` would usually say.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
 }
 
 fn compile(rules: &[RelabelRule]) -> Result<Vec<RelabelRule>, String> {
