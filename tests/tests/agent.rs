@@ -285,3 +285,139 @@ fn the_host_input_names_series_as_node_exporter_does() {
     );
     assert!(theirs.len() > 50, "a meaningful comparison: {} series", theirs.len());
 }
+
+/// The issue's whole scenario in one run: a real node exporter scraped every second, three log
+/// files written continuously (one rotated by rename, one by copytruncate), the server down for
+/// 20 s mid-stream, the agent SIGKILLed and restarted once. Every line arrives once and in
+/// order; the scraped series have no gap longer than an interval except while the agent itself
+/// was down.
+#[test]
+fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
+    let Some(exporter) = argus_tests::require_tool("prometheus-node-exporter") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let exporter_addr = argus_tests::prometheus::free_loopback_addr();
+    let _exporter = Agent(
+        Command::new(exporter)
+            .args([
+                format!("--web.listen-address={exporter_addr}"),
+                "--collector.disable-defaults".into(),
+                "--collector.loadavg".into(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let argus = Argus::start(&dir.path().join("argus"));
+    let (data_dir, addr) = (argus.data_dir.clone(), argus.addr.clone());
+    let config_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "listen: 127.0.0.1:0\ndata_dir: {data}\noutputs: [{{url: 'http://{addr}/api/v1/write', batch_send_deadline: 200ms, max_backoff: 1s}}]\n\
+             log_outputs: [{{url: 'http://{addr}/loki/api/v1/push', max_backoff: 1s}}]\n\
+             scrape_configs: [{{job_name: node, scrape_interval: 1s, static_configs: [{{targets: ['{exporter_addr}']}}]}}]\n\
+             logs: [{{paths: ['{logs}/*.log'], labels: {{job: soak}}}}]\n",
+            data = dir.path().join("agent-data").display(),
+            logs = logs.display(),
+        ),
+    )
+    .unwrap();
+    let start_agent = || {
+        Agent(
+            Command::new(argus_bin())
+                .args(["agent", "--config"])
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+
+    let files = ["plain", "renamed", "truncated"].map(|name| logs.join(format!("{name}.log")));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (files, logs, stop) = (files.clone(), logs.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut written: [Vec<String>; 3] = Default::default();
+            let (mut renamed, mut truncated) = (false, false);
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, file) in files.iter().enumerate() {
+                    write_lines(file, &format!("f{i}"), n, n + 1, &mut written[i]);
+                }
+                n += 1;
+                if !renamed && started.elapsed() > Duration::from_secs(4) {
+                    std::fs::rename(&files[1], logs.join("renamed.log.1")).unwrap();
+                    renamed = true;
+                }
+                if !truncated && started.elapsed() > Duration::from_secs(14) {
+                    // copytruncate, once the agent has read what is there.
+                    std::thread::sleep(Duration::from_millis(1000));
+                    std::fs::copy(&files[2], logs.join("truncated.log.1")).unwrap();
+                    std::fs::OpenOptions::new().write(true).truncate(true).open(&files[2]).unwrap();
+                    truncated = true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            written
+        })
+    };
+
+    let agent = start_agent();
+    std::thread::sleep(Duration::from_secs(3));
+    argus.kill();
+    let outage = (now_ms(), now_ms() + 20_000);
+    std::thread::sleep(Duration::from_secs(7));
+    drop(agent);
+    let agent_down = (now_ms(), 0);
+    let _agent = start_agent();
+    let agent_down = (agent_down.0, now_ms() + 1_000);
+    std::thread::sleep(Duration::from_secs(13));
+    let argus = Argus::start_on(&data_dir, &addr, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+
+    let (start, end) = ((outage.0 - 120_000) * 1_000_000, (now_ms() + 60_000) * 1_000_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (i, file) in files.iter().enumerate() {
+        let query = format!("{{job=\"soak\", filename=\"{}\"}}", file.display());
+        let got: Vec<String> = loop {
+            let lines: Vec<String> = argus_tests::loki::all_lines(&argus.url(""), &query, start, end)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect();
+            if lines.len() >= written[i].len() || Instant::now() > deadline {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert_eq!(got.len(), written[i].len(), "file {i}: every line once");
+        assert!(
+            got == written[i],
+            "file {i}: in order, byte exact; first difference at {:?}",
+            got.iter().zip(&written[i]).position(|(a, b)| a != b)
+        );
+    }
+    let up = wait_for(&argus, &format!("up{{job=\"node\",instance=\"{exporter_addr}\"}}"), 20);
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "the exporter was up throughout");
+    let gaps: Vec<(i64, i64)> = up
+        .windows(2)
+        .map(|w| (w[0].0, w[1].0))
+        .filter(|(a, b)| b - a > 1_500 && !(*a <= agent_down.1 && *b >= agent_down.0))
+        .collect();
+    assert!(
+        gaps.is_empty(),
+        "gaps over an interval outside the agent's restart: {gaps:?} (outage {outage:?})"
+    );
+    assert!(
+        up.iter().filter(|(t, _)| (outage.0..outage.1).contains(t)).count() >= 15,
+        "scrapes during the outage arrived"
+    );
+    assert!(!wait_for(&argus, &format!("node_load1{{instance=\"{exporter_addr}\"}}"), 1).is_empty());
+}
