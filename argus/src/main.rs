@@ -86,7 +86,11 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", serde_norway::to_string(&config)?);
                 return Ok(());
             }
+            // The agent's buffers come and go with every batch: one allocator arena, and freed
+            // memory handed back often, keep its resident size small.
+            memory::use_one_allocator_arena();
             init_logging("info")?;
+            memory::release_freed_memory_every(std::time::Duration::from_secs(1));
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime
                 .block_on(argus_ingest::agent::run(config, server::shutdown_signal()))

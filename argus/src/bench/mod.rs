@@ -3,6 +3,7 @@
 //! VictoriaMetrics), so the same workload measures all of them. `bench/compare.sh` runs it
 //! against each in turn; `docs/benchmarks.md` explains the figures.
 
+mod agent;
 mod query;
 mod requests;
 mod stats;
@@ -43,6 +44,16 @@ pub enum BenchCommand {
         target: Target,
         #[command(flatten)]
         workload: WorkloadArgs,
+    },
+    /// Measures how fast `argus agent` tails and ships a log file: MiB/s, CPU and peak RSS.
+    AgentTail {
+        /// Size of the log file to ship, MiB.
+        #[arg(long, default_value_t = 1024)]
+        megabytes: u64,
+        /// Where to write the file and the agent's state (default: a new temporary directory,
+        /// deleted afterwards).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
     },
     /// Runs PromQL dashboard queries and reports latency and result sizes.
     Query {
@@ -115,6 +126,16 @@ impl WorkloadArgs {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::AgentTail { megabytes, work_dir } => {
+            let temporary = std::env::temp_dir().join(format!("argus-bench-agent-{}", std::process::id()));
+            let dir = work_dir.clone().unwrap_or_else(|| temporary.clone());
+            let report = agent::tail(megabytes, &dir);
+            if work_dir.is_none() {
+                let _ = std::fs::remove_dir_all(&temporary);
+            }
+            report?.print();
+            Ok(())
+        }
         BenchCommand::Write { target, workload, batch, concurrency, verify } => {
             let workload = workload.workload()?;
             let report = write::run(&target.url, &workload, batch, concurrency)?;

@@ -25,8 +25,9 @@ use super::tail::{Line, Position, Tailer};
 
 /// How often files are checked for new lines.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// Most entries in one push request.
-const BATCH_ENTRIES: usize = 2000;
+/// Most entries, and about the most line bytes, in one push request.
+const BATCH_ENTRIES: usize = 20_000;
+const BATCH_BYTES: usize = 1 << 20;
 /// A partial batch is queued once this old.
 const BATCH_AGE: Duration = Duration::from_secs(1);
 
@@ -54,8 +55,11 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
     let mut joining: BTreeMap<PathBuf, (Entry, Instant)> = BTreeMap::new();
     let mut oldest = Instant::now();
     let mut last_time = 0i64;
+    let mut pending_bytes = 0;
     loop {
-        tokio::time::sleep(POLL_INTERVAL).await;
+        if !tailer.as_ref().expect("present").has_more() {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
         let mut polling = tailer.take().expect("put back after every poll");
         let (polled, lines) = tokio::task::spawn_blocking(move || {
             let lines = polling.poll();
@@ -65,6 +69,7 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
         .expect("polling files does not panic");
         tailer = Some(polled);
         for line in lines {
+            pending_bytes += line.text.len();
             let entry = to_entry(&input, line, &mut last_time);
             match &multiline {
                 Some(start) => join(start, entry, &mut joining, &mut pending),
@@ -84,7 +89,8 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
             oldest = Instant::now();
             continue;
         }
-        if pending.len() >= BATCH_ENTRIES || oldest.elapsed() >= BATCH_AGE {
+        if pending.len() >= BATCH_ENTRIES || pending_bytes >= BATCH_BYTES || oldest.elapsed() >= BATCH_AGE {
+            pending_bytes = 0;
             // A multi-line entry still being joined is read again after a restart.
             let mut positions = tailer.as_ref().expect("present").positions();
             for (path, (entry, _)) in &joining {

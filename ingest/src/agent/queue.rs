@@ -137,10 +137,9 @@ impl DiskQueue {
     }
 
     fn read_at(&self, at: Position) -> Read {
-        let wal_dir = self.dir.join("wal");
-        let bytes = std::fs::read(segment_path(&wal_dir, at.segment)).unwrap_or_default();
-        let tail = bytes.get(at.offset as usize..).unwrap_or_default();
-        if let Ok(Some((payload, len))) = decode_record(tail) {
+        if let Some(frame) = read_frame(&segment_path(&self.dir.join("wal"), at.segment), at.offset)
+            && let Ok(Some((payload, len))) = decode_record(&frame)
+        {
             return Read::Record(
                 payload.to_vec(),
                 Position { segment: at.segment, offset: at.offset + len as u64 },
@@ -150,6 +149,24 @@ impl DiskQueue {
         let later = self.wal.stats().current_segment > at.segment;
         if later { Read::NextSegment } else { Read::Wait }
     }
+}
+
+/// The bytes of the record framed at `offset` in a segment file (header and payload), or
+/// `None` when the file ends before a whole frame.
+fn read_frame(path: &Path, offset: u64) -> Option<Vec<u8>> {
+    use std::io::{Read as _, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    let mut header = [0u8; argus_wal::segment::HEADER_LEN];
+    file.read_exact(&mut header).ok()?;
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if len > argus_wal::segment::MAX_RECORD_LEN as usize {
+        return None;
+    }
+    let mut frame = header.to_vec();
+    frame.resize(header.len() + len, 0);
+    file.read_exact(&mut frame[header.len()..]).ok()?;
+    Some(frame)
 }
 
 enum Read {

@@ -38,13 +38,15 @@ pub struct Line {
 }
 
 /// Most bytes read from one file per poll, so one busy file cannot starve the others.
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 1 << 20;
 
 /// The files of one set of glob patterns.
 pub struct Tailer {
     patterns: Vec<String>,
     flush_partial_after: Duration,
     files: BTreeMap<PathBuf, Followed>,
+    /// The last poll stopped reading a file before its end.
+    more: bool,
 }
 
 struct Followed {
@@ -63,7 +65,7 @@ impl Tailer {
         flush_partial_after: Duration,
         positions: &BTreeMap<PathBuf, Position>,
     ) -> Tailer {
-        let mut tailer = Tailer { patterns, flush_partial_after, files: BTreeMap::new() };
+        let mut tailer = Tailer { patterns, flush_partial_after, files: BTreeMap::new(), more: false };
         for path in tailer.matching() {
             if let Some(followed) = open(&path, positions.get(&path).copied()) {
                 tailer.files.insert(path, followed);
@@ -82,9 +84,16 @@ impl Tailer {
             .collect()
     }
 
+    /// Whether the last poll left data unread (a file had more than one read's worth): the
+    /// caller should poll again at once.
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+
     /// Reads what is new in every file, following rotations and picking up new files.
     pub fn poll(&mut self) -> Vec<Line> {
         let mut lines = Vec::new();
+        self.more = false;
         for path in self.matching() {
             if !self.files.contains_key(&path)
                 && let Some(followed) = open(&path, None)
@@ -96,7 +105,7 @@ impl Tailer {
         let paths: Vec<PathBuf> = self.files.keys().cloned().collect();
         for path in paths {
             let followed = self.files.get_mut(&path).expect("listed above");
-            read_new(followed, &path, flush_after, &mut lines);
+            self.more |= read_new(followed, &path, flush_after, &mut lines);
             match std::fs::metadata(&path) {
                 // Renamed away and a new file in its place: the old one was just read to its
                 // end; follow the new one from its start.
@@ -146,9 +155,9 @@ fn open(path: &Path, resume: Option<Position>) -> Option<Followed> {
 }
 
 /// Reads what was appended since the last read (from the start again if the file was
-/// truncated) and emits its complete lines.
-fn read_new(followed: &mut Followed, path: &Path, flush_after: Duration, lines: &mut Vec<Line>) {
-    let Ok(meta) = followed.file.metadata() else { return };
+/// truncated) and emits its complete lines; returns whether data was left unread.
+fn read_new(followed: &mut Followed, path: &Path, flush_after: Duration, lines: &mut Vec<Line>) -> bool {
+    let Ok(meta) = followed.file.metadata() else { return false };
     if meta.len() < followed.position.offset {
         // copytruncate: everything is new again; a held partial line belonged to the old data.
         flush_partial(followed, path, lines);
@@ -171,6 +180,7 @@ fn read_new(followed: &mut Followed, path: &Path, flush_after: Duration, lines: 
     if waited {
         flush_partial(followed, path, lines);
     }
+    meta.len() > followed.position.offset
 }
 
 /// Emits the complete lines held in `partial`, keeping what follows the last newline.

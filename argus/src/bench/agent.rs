@@ -1,0 +1,168 @@
+//! `argus bench agent-tail`: how fast `argus agent` tails and ships a log file, and what it
+//! costs. A file of log lines is written, an `argus agent` process follows it and pushes to a
+//! sink in this process (which decodes each push to count lines and answers 204), and the
+//! agent's CPU time and peak RSS are read from `/proc/<pid>` when every line has arrived.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use argus_model::proto::loki::PushRequest;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use prost::Message;
+
+/// Clock ticks per second in `/proc/<pid>/stat`.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+pub struct TailReport {
+    pub megabytes: f64,
+    pub lines: u64,
+    pub seconds: f64,
+    pub cpu_seconds: f64,
+    pub peak_rss_mib: f64,
+}
+
+impl TailReport {
+    pub fn print(&self) {
+        println!("log bytes             {:.0} MiB in {} lines", self.megabytes, self.lines);
+        println!("elapsed               {:.1} s", self.seconds);
+        println!("throughput            {:.1} MiB/s", self.megabytes / self.seconds);
+        println!(
+            "agent cpu             {:.2} s ({:.2} cores)",
+            self.cpu_seconds,
+            self.cpu_seconds / self.seconds
+        );
+        println!("agent peak rss        {:.1} MiB (1 GiB disk queue configured)", self.peak_rss_mib);
+    }
+}
+
+/// Counts what the sink received.
+#[derive(Default)]
+struct Received {
+    lines: AtomicU64,
+}
+
+pub fn tail(megabytes: u64, work_dir: &Path) -> anyhow::Result<TailReport> {
+    std::fs::create_dir_all(work_dir.join("logs"))?;
+    let log_file = work_dir.join("logs/app.log");
+    let lines = write_log_file(&log_file, megabytes << 20)?;
+    let received = Arc::new(Received::default());
+    let sink = start_sink(received.clone())?;
+    let config = work_dir.join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ndata_dir: {}\nlog_outputs: [{{url: 'http://{sink}/loki/api/v1/push', queue_max_size: 1GiB}}]\n\
+             logs: [{{paths: ['{}'], labels: {{job: bench}}}}]\n",
+            work_dir.join("agent-data").display(),
+            log_file.display()
+        ),
+    )?;
+    let started = Instant::now();
+    let mut agent = Command::new(std::env::current_exe()?)
+        .args(["agent", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting argus agent")?;
+    let pid = agent.id();
+    let deadline = started + Duration::from_secs(600);
+    while received.lines.load(Ordering::Relaxed) < lines {
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            bail!("only {} of {lines} lines arrived in 10 minutes", received.lines.load(Ordering::Relaxed));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = cpu_seconds(pid)?;
+    let peak_rss_mib = peak_rss_kib(pid)? / 1024.0;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    Ok(TailReport {
+        megabytes: (megabytes << 20) as f64 / (1 << 20) as f64,
+        lines,
+        seconds,
+        cpu_seconds,
+        peak_rss_mib,
+    })
+}
+
+/// Writes about `bytes` of varied access-log lines; returns how many.
+fn write_log_file(path: &Path, bytes: u64) -> anyhow::Result<u64> {
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let (mut written, mut lines) = (0u64, 0u64);
+    while written < bytes {
+        let line = format!(
+            "2026-11-25T12:00:{:02}.{:06}Z level=info request_id={:016x} method=GET path=/api/v1/items/{} status={} duration={}ms bytes={} msg=\"served request\" ua=\"bench/1.0\"\n",
+            lines % 60,
+            lines % 1_000_000,
+            lines.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            lines % 10_007,
+            if lines % 97 == 0 { 500 } else { 200 },
+            lines % 250,
+            lines % 65_536
+        );
+        file.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+        lines += 1;
+    }
+    file.flush()?;
+    Ok(lines)
+}
+
+/// A Loki push endpoint that counts lines and stores nothing.
+fn start_sink(received: Arc<Received>) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new()
+                .route("/loki/api/v1/push", axum::routing::post(count))
+                .with_state(received);
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    Ok(addr)
+}
+
+async fn count(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {
+    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else { return StatusCode::BAD_REQUEST };
+    let Ok(request) = PushRequest::decode(raw.as_slice()) else { return StatusCode::BAD_REQUEST };
+    let lines: usize = request.streams.iter().map(|s| s.entries.len()).sum();
+    received.lines.fetch_add(lines as u64, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+/// User plus system CPU seconds of process `pid`.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc/<pid>/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .context("short /proc/<pid>/stat")?
+        .iter()
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    Ok(ticks / TICKS_PER_SECOND)
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid`, KiB.
+fn peak_rss_kib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+    Ok(line.split_whitespace().nth(1).context("malformed VmHWM")?.parse()?)
+}
