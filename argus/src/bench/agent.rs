@@ -1,7 +1,11 @@
-//! `argus bench agent-tail`: how fast `argus agent` tails and ships a log file, and what it
-//! costs. A file of log lines is written, an `argus agent` process follows it and pushes to a
-//! sink in this process (which decodes each push to count lines and answers 204), and the
-//! agent's CPU time and peak RSS are read from `/proc/<pid>` when every line has arrived.
+//! Benchmarks of `argus agent`, run as a separate process whose CPU time and peak RSS are read
+//! from `/proc/<pid>`; what it sends goes to a sink in this process that decodes each request
+//! to count it and answers 204.
+//!
+//! - `agent-tail`: a file of log lines is written and the agent follows it; measured when
+//!   every line has arrived.
+//! - `agent-scrape`: the agent scrapes many targets (one server here, one metrics path per
+//!   target) every interval; measured over a window after the first round.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -43,10 +47,11 @@ impl TailReport {
     }
 }
 
-/// Counts what the sink received.
+/// Counts what the sinks received.
 #[derive(Default)]
 struct Received {
     lines: AtomicU64,
+    samples: AtomicU64,
 }
 
 pub fn tail(megabytes: u64, work_dir: &Path) -> anyhow::Result<TailReport> {
@@ -119,8 +124,17 @@ fn write_log_file(path: &Path, bytes: u64) -> anyhow::Result<u64> {
     Ok(lines)
 }
 
-/// A Loki push endpoint that counts lines and stores nothing.
+/// Loki push and remote-write endpoints that count what arrives and store nothing.
 fn start_sink(received: Arc<Received>) -> anyhow::Result<SocketAddr> {
+    let app = axum::Router::new()
+        .route("/loki/api/v1/push", axum::routing::post(count))
+        .route("/api/v1/write", axum::routing::post(count_samples))
+        .with_state(received);
+    serve(app)
+}
+
+/// Serves `app` on a loopback port from a thread of its own.
+fn serve(app: axum::Router) -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
@@ -128,13 +142,123 @@ fn start_sink(received: Arc<Received>) -> anyhow::Result<SocketAddr> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new()
-                .route("/loki/api/v1/push", axum::routing::post(count))
-                .with_state(received);
             let _ = axum::serve(listener, app).await;
         });
     });
     Ok(addr)
+}
+
+async fn count_samples(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {
+    use argus_model::proto::prometheus::WriteRequest;
+    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else { return StatusCode::BAD_REQUEST };
+    let Ok(request) = WriteRequest::decode(raw.as_slice()) else { return StatusCode::BAD_REQUEST };
+    let samples: usize = request.timeseries.iter().map(|s| s.samples.len()).sum();
+    received.samples.fetch_add(samples as u64, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+pub struct ScrapeReport {
+    pub targets: usize,
+    pub series: usize,
+    pub interval_seconds: u64,
+    pub window_seconds: f64,
+    pub samples_received: u64,
+    pub cpu_seconds: f64,
+    pub peak_rss_mib: f64,
+}
+
+impl ScrapeReport {
+    pub fn print(&self) {
+        println!(
+            "targets × series      {} × {} every {} s",
+            self.targets, self.series, self.interval_seconds
+        );
+        println!(
+            "window                {:.0} s, {} samples received",
+            self.window_seconds, self.samples_received
+        );
+        let share = self.cpu_seconds / self.window_seconds;
+        println!("agent cpu             {:.2} s ({:.1}% of one core)", self.cpu_seconds, share * 100.0);
+        println!("agent peak rss        {:.1} MiB", self.peak_rss_mib);
+    }
+}
+
+/// Scrapes `targets` targets of `series` series each every `interval_seconds` and measures
+/// the agent over `rounds` intervals after the first.
+pub fn scrape(
+    targets: usize,
+    series: usize,
+    interval_seconds: u64,
+    rounds: u64,
+    work_dir: &Path,
+) -> anyhow::Result<ScrapeReport> {
+    std::fs::create_dir_all(work_dir)?;
+    let received = Arc::new(Received::default());
+    let sink = start_sink(received.clone())?;
+    let body: Arc<str> = exposition(series).into();
+    let app = axum::Router::new().route(
+        "/t/{n}/metrics",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body.to_string() }
+        }),
+    );
+    let target_addr = serve(app)?;
+    let mut config = format!(
+        "listen: 127.0.0.1:0\ndata_dir: {}\noutputs: [{{url: 'http://{sink}/api/v1/write'}}]\nscrape_configs:\n- job_name: bench\n  scrape_interval: {interval_seconds}s\n  relabel_configs: [{{source_labels: [n], regex: '(.*)', target_label: __metrics_path__, replacement: '/t/$1/metrics'}}]\n  static_configs:\n",
+        work_dir.join("agent-data").display()
+    );
+    for n in 0..targets {
+        config.push_str(&format!("  - {{targets: ['{target_addr}'], labels: {{n: '{n}'}}}}\n"));
+    }
+    let config_path = work_dir.join("agent.yaml");
+    std::fs::write(&config_path, config)?;
+    let mut agent = Command::new(std::env::current_exe()?)
+        .args(["agent", "--config"])
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting argus agent")?;
+    let pid = agent.id();
+    // The first round starts every target's loop; measure from the second.
+    std::thread::sleep(Duration::from_secs(interval_seconds + 1));
+    let (cpu_before, samples_before, started) =
+        (cpu_seconds(pid)?, received.samples.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs(interval_seconds * rounds));
+    let cpu = cpu_seconds(pid)? - cpu_before;
+    let window_seconds = started.elapsed().as_secs_f64();
+    let samples_received = received.samples.load(Ordering::Relaxed) - samples_before;
+    let peak_rss_mib = peak_rss_kib(pid)? / 1024.0;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    if samples_received == 0 {
+        bail!("the sink received nothing: the agent did not scrape or send");
+    }
+    Ok(ScrapeReport {
+        targets,
+        series,
+        interval_seconds,
+        window_seconds,
+        samples_received,
+        cpu_seconds: cpu,
+        peak_rss_mib,
+    })
+}
+
+/// An exposition of `series` node-exporter-like series.
+fn exposition(series: usize) -> String {
+    let mut text = String::from("# TYPE node_cpu_seconds_total counter\n");
+    for i in 0..series {
+        text.push_str(&format!(
+            "node_cpu_seconds_total{{cpu=\"{}\",mode=\"{}\"}} {}.{}\n",
+            i / 8,
+            i % 8,
+            1000 + i * 37,
+            i % 100
+        ));
+    }
+    text
 }
 
 async fn count(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {

@@ -55,6 +55,20 @@ pub enum BenchCommand {
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },
+    /// Measures what `argus agent` costs to scrape many targets: CPU share and peak RSS.
+    AgentScrape {
+        #[arg(long, default_value_t = 1000)]
+        targets: usize,
+        /// Series per target.
+        #[arg(long, default_value_t = 1000)]
+        series: usize,
+        /// Scrape interval, seconds.
+        #[arg(long, default_value_t = 15)]
+        interval: u64,
+        /// Intervals measured after the first.
+        #[arg(long, default_value_t = 4)]
+        rounds: u64,
+    },
     /// Runs PromQL dashboard queries and reports latency and result sizes.
     Query {
         #[command(flatten)]
@@ -126,6 +140,13 @@ impl WorkloadArgs {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::AgentScrape { targets, series, interval, rounds } => {
+            let dir = std::env::temp_dir().join(format!("argus-bench-agent-{}", std::process::id()));
+            let report = agent::scrape(targets, series, interval, rounds, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            report?.print();
+            Ok(())
+        }
         BenchCommand::AgentTail { megabytes, work_dir } => {
             let temporary = std::env::temp_dir().join(format!("argus-bench-agent-{}", std::process::id()));
             let dir = work_dir.clone().unwrap_or_else(|| temporary.clone());

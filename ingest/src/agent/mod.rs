@@ -150,10 +150,14 @@ async fn scrape_loop(
         }
         let series = process_scrape(&target, &mut state, body, time, started.elapsed());
         metrics.samples_scraped.fetch_add(series.len() as u64, Ordering::Relaxed);
-        for channel in &channels {
+        let Some((last, others)) = channels.split_last() else { continue };
+        for channel in others {
             if channel.send(series.clone()).await.is_err() {
                 return;
             }
+        }
+        if last.send(series).await.is_err() {
+            return;
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use argus_model::{Labels, METRIC_NAME, Sample, SeriesSamples, stale_nan};
+use argus_model::{Label, Labels, METRIC_NAME, Sample, SeriesSamples, stale_nan};
 
 use super::config::{AgentConfig, ScrapeConfig};
 use super::relabel::{RelabelRule, relabel};
@@ -23,7 +23,7 @@ pub struct Target {
     /// `http(s)://…`, or `host:<proc root>` for the host input.
     pub url: String,
     /// `job`, `instance` and the static and relabeled labels, attached to every series.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub honor_labels: bool,
     pub metric_relabel: Vec<RelabelRule>,
     pub interval: Duration,
@@ -53,7 +53,7 @@ pub fn targets(config: &AgentConfig) -> Result<Vec<Target>, String> {
             public.entry("instance".to_string()).or_insert_with(|| labels["__address__"].clone());
             targets.push(Target {
                 url,
-                labels: public,
+                labels: Labels::from_pairs(public).map_err(|e| format!("job {:?}: {e}", job.job_name))?,
                 honor_labels: job.honor_labels,
                 metric_relabel: metric_relabel.clone(),
                 interval,
@@ -68,7 +68,7 @@ pub fn targets(config: &AgentConfig) -> Result<Vec<Target>, String> {
         labels.insert("instance".to_string(), host_name());
         targets.push(Target {
             url: format!("{HOST_SOURCE}/proc"),
-            labels,
+            labels: Labels::from_pairs(labels).map_err(|e| format!("host_metrics: {e}"))?,
             honor_labels: false,
             metric_relabel: Vec::new(),
             interval,
@@ -106,10 +106,13 @@ fn initial_labels(
 /// What a scrape returned: the body and its `Content-Type`, or why it failed.
 pub type ScrapeBody = Result<(String, Option<String>), String>;
 
-/// A target's memory between scrapes: the series the last scrape produced.
+/// A target's memory between scrapes: the hashes of the series the last scrape produced, and
+/// its body, parsed again only when series disappeared (to name them in staleness markers).
+/// Keeping the body rather than the label sets costs a tenth of the memory.
 #[derive(Debug, Default)]
 pub struct TargetState {
-    last_series: HashSet<Labels>,
+    last_hashes: HashSet<u64>,
+    last_body: Option<(String, Option<String>)>,
 }
 
 /// Turns one scrape into the samples to send, at `time` (ms): the scraped series (or none when
@@ -122,25 +125,33 @@ pub fn process_scrape(
     time: i64,
     took: Duration,
 ) -> Vec<SeriesSamples> {
-    let (mut out, scraped, up) = match body {
+    let (mut out, scraped, kept_body) = match body {
         Ok((text, content_type)) => match series_of(target, &text, content_type.as_deref(), time) {
-            Ok((series, scraped)) => (series, scraped, true),
+            Ok((series, scraped)) => (series, scraped, Some((text, content_type))),
             Err(error) => {
                 tracing::debug!(target = %target.url, %error, "scrape body does not parse");
-                (Vec::new(), 0, false)
+                (Vec::new(), 0, None)
             }
         },
         Err(error) => {
             tracing::debug!(target = %target.url, %error, "scrape failed");
-            (Vec::new(), 0, false)
+            (Vec::new(), 0, None)
         }
     };
+    let up = kept_body.is_some();
     let post_relabel = out.len();
-    let current: HashSet<Labels> = out.iter().map(|s| s.labels.clone()).collect();
-    for gone in state.last_series.difference(&current) {
-        out.push(SeriesSamples { labels: gone.clone(), samples: vec![Sample::new(time, stale_nan())] });
+    let current: HashSet<u64> = out.iter().map(|s| s.labels.stable_hash()).collect();
+    if !state.last_hashes.is_subset(&current)
+        && let Some((text, content_type)) = &state.last_body
+        && let Ok((previous, _)) = series_of(target, text, content_type.as_deref(), time)
+    {
+        let gone = previous.into_iter().filter(|s| !current.contains(&s.labels.stable_hash()));
+        out.extend(
+            gone.map(|s| SeriesSamples { labels: s.labels, samples: vec![Sample::new(time, stale_nan())] }),
+        );
     }
-    state.last_series = current;
+    state.last_hashes = current;
+    state.last_body = kept_body;
     let synthesized = [
         ("up", if up { 1.0 } else { 0.0 }),
         ("scrape_duration_seconds", took.as_secs_f64()),
@@ -148,11 +159,8 @@ pub fn process_scrape(
         ("scrape_samples_post_metric_relabeling", post_relabel as f64),
     ];
     for (name, value) in synthesized {
-        let mut labels = target.labels.clone();
-        labels.insert(METRIC_NAME.to_string(), name.to_string());
-        if let Ok(labels) = Labels::from_pairs(labels) {
-            out.push(SeriesSamples { labels, samples: vec![Sample::new(time, value)] });
-        }
+        let labels = target.labels.with(METRIC_NAME, name);
+        out.push(SeriesSamples { labels, samples: vec![Sample::new(time, value)] });
     }
     out
 }
@@ -168,41 +176,41 @@ fn series_of(
     let parsed =
         exposition::parse_as(text, Format::of_content_type(content_type)).map_err(|e| e.to_string())?;
     let scraped = parsed.len();
-    let mut series: BTreeMap<Labels, Sample> = BTreeMap::new();
+    let mut seen = HashSet::with_capacity(parsed.len());
+    let mut series = Vec::with_capacity(parsed.len());
     for sample in parsed {
-        let mut labels: BTreeMap<String, String> =
-            sample.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
-        attach_target_labels(&mut labels, &target.labels, target.honor_labels);
-        let Some(labels) = relabel(&target.metric_relabel, labels) else { continue };
-        let Ok(labels) = Labels::from_pairs(labels) else { continue };
+        let attached = attach_target_labels(&sample.labels, &target.labels, target.honor_labels);
+        let labels = if target.metric_relabel.is_empty() {
+            attached
+        } else {
+            let pairs = attached.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
+            let Some(relabeled) = relabel(&target.metric_relabel, pairs) else { continue };
+            let Ok(labels) = Labels::from_pairs(relabeled) else { continue };
+            labels
+        };
         // A series repeated in one exposition keeps its first sample, as Prometheus does.
-        series.entry(labels).or_insert(sample.sample_or(time));
+        if seen.insert(labels.stable_hash()) {
+            series.push(SeriesSamples { labels, samples: vec![sample.sample_or(time)] });
+        }
     }
-    Ok((
-        series.into_iter().map(|(labels, sample)| SeriesSamples { labels, samples: vec![sample] }).collect(),
-        scraped,
-    ))
+    Ok((series, scraped))
 }
 
 /// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
-/// `honor_labels`, else it moves to `exported_<name>` (an empty target value leaves it).
-fn attach_target_labels(
-    labels: &mut BTreeMap<String, String>,
-    target: &BTreeMap<String, String>,
-    honor_labels: bool,
-) {
-    for (name, value) in target {
-        match labels.get(name).cloned() {
+/// `honor_labels`, else it moves to `exported_<name>`. The strings are shared, not copied.
+fn attach_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Labels {
+    let mut labels: Vec<Label> = scraped.iter().cloned().collect();
+    for label in target.iter() {
+        match labels.iter().position(|l| l.name == label.name) {
             Some(_) if honor_labels => {}
-            Some(scraped) => {
-                labels.insert(format!("exported_{name}"), scraped);
-                labels.insert(name.clone(), value.clone());
+            Some(at) => {
+                let scraped_value = std::mem::replace(&mut labels[at].value, label.value.clone());
+                labels.push(Label::new(format!("exported_{}", label.name), scraped_value));
             }
-            None => {
-                labels.insert(name.clone(), value.clone());
-            }
+            None => labels.push(label.clone()),
         }
     }
+    Labels::new(labels).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -241,11 +249,8 @@ mod tests {
         let targets = targets(&config).unwrap();
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].url, "http://a:1/m");
-        let want: BTreeMap<String, String> =
-            [("env", "prod"), ("host", "a"), ("instance", "a:1"), ("job", "node")]
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect();
+        let want = Labels::from_pairs([("env", "prod"), ("host", "a"), ("instance", "a:1"), ("job", "node")])
+            .unwrap();
         assert_eq!(targets[0].labels, want);
     }
 

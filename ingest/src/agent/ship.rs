@@ -13,8 +13,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use argus_model::SeriesSamples;
-use argus_model::proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
-use prost::Message;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -169,25 +167,85 @@ fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(factor)
 }
 
-/// The snappy-compressed `WriteRequest` of a batch.
+/// The snappy-compressed `WriteRequest` of a batch, written field by field from the label
+/// strings (building prost's structs would copy every name and value first).
 pub fn encode(batch: Vec<SeriesSamples>) -> Vec<u8> {
-    let timeseries = batch
-        .into_iter()
-        .map(|series| TimeSeries {
-            labels: series
-                .labels
-                .iter()
-                .map(|l| Label { name: l.name.to_string(), value: l.value.to_string() })
-                .collect(),
-            samples: series.samples.iter().map(|s| Sample { value: s.v, timestamp: s.t }).collect(),
-        })
-        .collect();
-    let request = WriteRequest { timeseries, metadata: Vec::new() };
-    snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()).expect("snappy compresses any input")
+    let mut request = Vec::with_capacity(batch.len() * 128);
+    for series in &batch {
+        let labels_len: usize = series.labels.iter().map(|l| message_len(label_len(&l.name, &l.value))).sum();
+        let samples_len: usize = series.samples.iter().map(|s| message_len(sample_len(s.t))).sum();
+        put_key(&mut request, 1, LENGTH_DELIMITED);
+        put_varint(&mut request, (labels_len + samples_len) as u64);
+        for label in series.labels.iter() {
+            put_key(&mut request, 1, LENGTH_DELIMITED);
+            put_varint(&mut request, label_len(&label.name, &label.value) as u64);
+            put_string(&mut request, 1, &label.name);
+            put_string(&mut request, 2, &label.value);
+        }
+        for sample in &series.samples {
+            put_key(&mut request, 2, LENGTH_DELIMITED);
+            put_varint(&mut request, sample_len(sample.t) as u64);
+            put_key(&mut request, 1, FIXED64);
+            request.extend_from_slice(&sample.v.to_le_bytes());
+            if sample.t != 0 {
+                put_key(&mut request, 2, VARINT);
+                put_varint(&mut request, sample.t as u64);
+            }
+        }
+    }
+    snap::raw::Encoder::new().compress_vec(&request).expect("snappy compresses any input")
+}
+
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LENGTH_DELIMITED: u64 = 2;
+
+fn put_key(out: &mut Vec<u8>, field: u64, wire_type: u64) {
+    put_varint(out, field << 3 | wire_type);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_string(out: &mut Vec<u8>, field: u64, text: &str) {
+    if !text.is_empty() {
+        put_key(out, field, LENGTH_DELIMITED);
+        put_varint(out, text.len() as u64);
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn string_len(text: &str) -> usize {
+    if text.is_empty() { 0 } else { 1 + varint_len(text.len() as u64) + text.len() }
+}
+
+fn label_len(name: &str, value: &str) -> usize {
+    string_len(name) + string_len(value)
+}
+
+fn sample_len(timestamp: i64) -> usize {
+    9 + if timestamp == 0 { 0 } else { 1 + varint_len(timestamp as u64) }
+}
+
+/// A nested message's bytes with its key and length.
+fn message_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
 }
 
 #[cfg(test)]
 mod tests {
+    use argus_model::proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+    use prost::Message;
+
     use super::*;
 
     #[test]
@@ -199,6 +257,41 @@ mod tests {
         assert!(!retryable(StatusCode::UNAUTHORIZED));
         let wait = jittered(Duration::from_secs(10));
         assert!(wait >= Duration::from_secs(8) && wait <= Duration::from_secs(12), "{wait:?}");
+    }
+
+    #[test]
+    fn the_hand_written_encoding_is_protobufs() {
+        let series = vec![
+            SeriesSamples {
+                labels: argus_model::Labels::from_pairs([
+                    ("__name__", "up"),
+                    ("job", "a".repeat(200).as_str()),
+                ])
+                .unwrap(),
+                samples: vec![
+                    argus_model::Sample::new(-5, 1.5),
+                    argus_model::Sample::new(0, f64::NAN),
+                    argus_model::Sample::new(1 << 40, 2.0),
+                ],
+            },
+            SeriesSamples { labels: argus_model::Labels::empty(), samples: vec![] },
+        ];
+        let expected = WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|s| TimeSeries {
+                    labels: s
+                        .labels
+                        .iter()
+                        .map(|l| Label { name: l.name.to_string(), value: l.value.to_string() })
+                        .collect(),
+                    samples: s.samples.iter().map(|x| Sample { value: x.v, timestamp: x.t }).collect(),
+                })
+                .collect(),
+            metadata: Vec::new(),
+        };
+        let raw = snap::raw::Decoder::new().decompress_vec(&encode(series)).unwrap();
+        assert_eq!(raw, expected.encode_to_vec());
     }
 
     #[test]
