@@ -169,7 +169,7 @@ impl Writer {
             faults: Arc::clone(&segment.faults),
         });
         shared.counters.segments.store(segments, Ordering::Relaxed);
-        shared.counters.current_segment.store(segment.index, Ordering::Relaxed);
+        shared.counters.current_segment.store(segment.index, Ordering::Release);
         shared.counters.appended_lsn.store(start_lsn, Ordering::Relaxed);
         shared.counters.flushed_lsn.store(start_lsn, Ordering::Relaxed);
 
@@ -282,7 +282,7 @@ impl Writer {
             fsyncs: counters.fsyncs.load(Ordering::Relaxed),
             write_errors: counters.write_errors.load(Ordering::Relaxed),
             segments: counters.segments.load(Ordering::Relaxed),
-            current_segment: counters.current_segment.load(Ordering::Relaxed),
+            current_segment: counters.current_segment.load(Ordering::Acquire),
             appended_lsn: counters.appended_lsn.load(Ordering::Relaxed),
             flushed_lsn: counters.flushed_lsn.load(Ordering::Relaxed),
         }
@@ -633,7 +633,7 @@ impl Flusher {
             Some(broken) => Err(broken),
             None => self.segment.roll().map(|()| {
                 self.shared.counters.segments.fetch_add(1, Ordering::Relaxed);
-                self.shared.counters.current_segment.store(self.segment.index, Ordering::Relaxed);
+                self.shared.counters.current_segment.store(self.segment.index, Ordering::Release);
                 self.segment.index
             }),
         };

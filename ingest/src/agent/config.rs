@@ -157,17 +157,11 @@ pub struct BasicAuth {
 pub struct GlobalConfig {
     pub scrape_interval: HumanDuration,
     pub scrape_timeout: HumanDuration,
-    /// Labels added to every series the agent sends (unless the series has them).
-    pub external_labels: BTreeMap<String, String>,
 }
 
 impl Default for GlobalConfig {
     fn default() -> Self {
-        Self {
-            scrape_interval: HumanDuration::from_secs(60),
-            scrape_timeout: HumanDuration::from_secs(10),
-            external_labels: BTreeMap::new(),
-        }
+        Self { scrape_interval: HumanDuration::from_secs(60), scrape_timeout: HumanDuration::from_secs(10) }
     }
 }
 
@@ -232,6 +226,9 @@ impl AgentConfig {
         }
         if !self.logs.is_empty() && self.log_outputs.is_empty() {
             return Err("logs need an entry in log_outputs".to_string());
+        }
+        if self.host_metrics.as_ref().and_then(|h| h.interval).is_some_and(|i| i.0.is_zero()) {
+            return Err("host_metrics.interval must be positive".to_string());
         }
         for input in &self.logs {
             if let Some(start) = &input.multiline_start {

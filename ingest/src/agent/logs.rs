@@ -5,9 +5,10 @@
 //! A queued batch carries the read positions it brings the files to, so that queueing it and
 //! moving the positions are one durable step: on start, reading resumes where the newest
 //! queued batch left off, and nothing is read twice or skipped (a multi-line entry still being
-//! joined is read again). With several log outputs the first one's queue decides, and a crash
-//! while queueing into the others can send a batch twice there. The positions are also written
-//! to a file (temp file, fsync, rename) for when the queue no longer holds any batch.
+//! joined is read again). Each input has its own queue per log output; with several outputs,
+//! the first one's queue decides and is written last, so a crash while queueing a batch can
+//! send it twice to the others, never lose it. The positions are also written to a file (temp
+//! file, fsync, rename) for when the queue no longer holds any batch.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,7 +98,9 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
                 positions.insert(path.clone(), entry.start);
             }
             let record = queued_record(&positions, &push_request(&input, std::mem::take(&mut pending)));
-            for queue in &queues {
+            // The first queue's positions decide where reading resumes: it is written last,
+            // so a crash in between re-reads the batch rather than skipping it.
+            for queue in queues.iter().skip(1).chain(queues.first()) {
                 if let Err(error) = queue.push(record.clone()).await {
                     tracing::error!(%error, "cannot write to a log output queue");
                 }
@@ -110,8 +113,8 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
     }
 }
 
-/// A stable name for an input's positions file.
-fn input_key(input: &LogInputConfig) -> u64 {
+/// A stable name for an input's queues and positions file.
+pub fn input_key(input: &LogInputConfig) -> u64 {
     xxhash_rust::xxh3::xxh3_64(input.paths.join("\n").as_bytes())
 }
 
@@ -138,9 +141,11 @@ fn join(
     pending: &mut Vec<Entry>,
 ) {
     match joining.get_mut(&entry.path) {
-        Some((current, _)) if !start.is_match(&entry.line) => {
+        Some((current, since)) if !start.is_match(&entry.line) => {
             current.line.push('\n');
             current.line.push_str(&entry.line);
+            // The wait for the next start line counts from the last line joined.
+            *since = Instant::now();
         }
         _ => {
             if let Some((finished, _)) = joining.insert(entry.path.clone(), (entry, Instant::now())) {

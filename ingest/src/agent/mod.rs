@@ -63,7 +63,9 @@ struct Observed {
     queues: Vec<Arc<DiskQueue>>,
 }
 
-/// Runs the agent until `shutdown` completes; queued batches are sent before it returns.
+/// Runs the agent until `shutdown` completes. Then the scrapes and log lines read so far are
+/// queued (waiting at most a few seconds for room in a full queue) and it returns; what is
+/// queued and not yet sent is sent after the next start.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let targets = scrape::targets(&config)?;
     let metrics = Arc::new(AgentMetrics::default());
@@ -82,23 +84,25 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         )));
         queues.push(queue);
     }
-    let mut log_queues = Vec::new();
-    for output in config.log_outputs.clone() {
-        let queue = Arc::new(DiskQueue::open(&queue_dir(&config, &output), output.queue_max_size.0)?);
-        senders.push(tokio::spawn(ship::send_queued(
-            output,
-            ship::Payload::LokiPush,
-            queue.clone(),
-            metrics.clone(),
-        )));
-        log_queues.push(queue.clone());
-        queues.push(queue);
+    // Each log input has a queue of its own per log output: a queued batch carries the read
+    // positions of its input's files, which restarting reads back from that queue.
+    let mut log_inputs = Vec::new();
+    for input in &config.logs {
+        let mut input_queues = Vec::new();
+        for output in config.log_outputs.clone() {
+            let dir = queue_dir(&config, &output).with_extension(format!("{:016x}", logs::input_key(input)));
+            let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
+            senders.push(tokio::spawn(ship::send_queued(
+                output,
+                ship::Payload::LokiPush,
+                queue.clone(),
+                metrics.clone(),
+            )));
+            input_queues.push(queue.clone());
+            queues.push(queue);
+        }
+        log_inputs.push(tokio::spawn(logs::run(input.clone(), config.data_dir.clone(), input_queues)));
     }
-    let log_inputs: Vec<_> = config
-        .logs
-        .iter()
-        .map(|input| tokio::spawn(logs::run(input.clone(), config.data_dir.clone(), log_queues.clone())))
-        .collect();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -119,7 +123,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     // The scrapers held the last channel ends: the batchers queue what they hold and stop.
     for batcher in batchers {
-        let _ = batcher.await;
+        // A full queue with its output down would hold the batcher forever.
+        let _ = tokio::time::timeout(Duration::from_secs(5), batcher).await;
     }
     // What is still queued is on disk and is sent after the next start.
     for sender in senders {

@@ -56,9 +56,15 @@ impl DiskQueue {
             .map_err(|e| format!("opening queue {}: {e}", dir.display()))?;
         let segments = list_segments(&wal_dir).map_err(|e| e.to_string())?;
         let first = segments.first().copied().unwrap_or(0);
+        let last = segments.last().copied().unwrap_or(0);
         let mut cursor = read_cursor(dir).unwrap_or(Position { segment: first, offset: 0 });
         if cursor.segment < first {
             cursor = Position { segment: first, offset: 0 };
+        }
+        // A cursor past what survived (a repaired tail) resumes at the end of the log.
+        let last_len = std::fs::metadata(segment_path(&wal_dir, last)).map_or(0, |m| m.len());
+        if cursor > (Position { segment: last, offset: last_len }) {
+            cursor = Position { segment: last, offset: last_len };
         }
         let pending = pending_bytes(&wal_dir, &segments, cursor);
         Ok(DiskQueue {
@@ -137,6 +143,9 @@ impl DiskQueue {
     }
 
     fn read_at(&self, at: Position) -> Read {
+        // Whether a later segment exists is known before reading: records written to this
+        // segment after the read are then still found by the next read, not skipped.
+        let later = self.wal.stats().current_segment > at.segment;
         if let Some(frame) = read_frame(&segment_path(&self.dir.join("wal"), at.segment), at.offset)
             && let Ok(Some((payload, len))) = decode_record(&frame)
         {
@@ -145,8 +154,7 @@ impl DiskQueue {
                 Position { segment: at.segment, offset: at.offset + len as u64 },
             );
         }
-        // Nothing (complete) here: the segment is finished if a later one exists.
-        let later = self.wal.stats().current_segment > at.segment;
+        // Nothing (complete) here: the segment is finished if a later one existed before.
         if later { Read::NextSegment } else { Read::Wait }
     }
 }

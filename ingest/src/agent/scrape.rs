@@ -43,14 +43,19 @@ pub fn targets(config: &AgentConfig) -> Result<Vec<Target>, String> {
             else {
                 continue;
             };
-            let url =
-                format!("{}://{}{}", labels["__scheme__"], labels["__address__"], labels["__metrics_path__"]);
+            let part = |name: &str| labels.get(name).map(String::as_str).unwrap_or_default();
+            let (scheme, address, path) = (part("__scheme__"), part("__address__"), part("__metrics_path__"));
+            if scheme.is_empty() || address.is_empty() {
+                tracing::warn!(job = %job.job_name, "relabeling removed a target's __scheme__ or __address__; not scraping it");
+                continue;
+            }
+            let url = format!("{scheme}://{address}{path}");
             let mut public: BTreeMap<String, String> = labels
                 .iter()
                 .filter(|(name, _)| !name.starts_with("__"))
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect();
-            public.entry("instance".to_string()).or_insert_with(|| labels["__address__"].clone());
+            public.entry("instance".to_string()).or_insert_with(|| address.to_string());
             targets.push(Target {
                 url,
                 labels: Labels::from_pairs(public).map_err(|e| format!("job {:?}: {e}", job.job_name))?,
@@ -179,7 +184,9 @@ fn series_of(
     let mut seen = HashSet::with_capacity(parsed.len());
     let mut series = Vec::with_capacity(parsed.len());
     for sample in parsed {
-        let attached = attach_target_labels(&sample.labels, &target.labels, target.honor_labels);
+        let Some(attached) = attach_target_labels(&sample.labels, &target.labels, target.honor_labels) else {
+            continue;
+        };
         let labels = if target.metric_relabel.is_empty() {
             attached
         } else {
@@ -197,20 +204,25 @@ fn series_of(
 }
 
 /// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
-/// `honor_labels`, else it moves to `exported_<name>`. The strings are shared, not copied.
-fn attach_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Labels {
+/// `honor_labels`, else it moves to `exported_<name>` (more `exported_` prefixes while that is
+/// taken too, as Prometheus does). The strings are shared, not copied.
+fn attach_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Option<Labels> {
     let mut labels: Vec<Label> = scraped.iter().cloned().collect();
     for label in target.iter() {
         match labels.iter().position(|l| l.name == label.name) {
             Some(_) if honor_labels => {}
             Some(at) => {
                 let scraped_value = std::mem::replace(&mut labels[at].value, label.value.clone());
-                labels.push(Label::new(format!("exported_{}", label.name), scraped_value));
+                let mut name = format!("exported_{}", label.name);
+                while labels.iter().any(|l| *l.name == *name) {
+                    name.insert_str(0, "exported_");
+                }
+                labels.push(Label::new(name, scraped_value));
             }
             None => labels.push(label.clone()),
         }
     }
-    Labels::new(labels).unwrap_or_default()
+    Labels::new(labels).ok()
 }
 
 #[cfg(test)]
@@ -288,6 +300,18 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(find(&bad, "up")[0].samples[0].v, 0.0, "an unparsable body is a failed scrape");
+    }
+
+    #[test]
+    fn clashing_exported_names_get_more_prefixes() {
+        let target = target(false);
+        let body = "a{job=\"inner\",exported_job=\"older\"} 1\n".to_string();
+        let series =
+            process_scrape(&target, &mut TargetState::default(), Ok((body, None)), 1, Duration::ZERO);
+        let a = find(&series, "a")[0];
+        assert_eq!(a.labels.get("job"), Some("node"));
+        assert_eq!(a.labels.get("exported_job"), Some("older"));
+        assert_eq!(a.labels.get("exported_exported_job"), Some("inner"));
     }
 
     #[test]

@@ -129,7 +129,9 @@ async fn send(
                 metrics.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
                 return;
             }
-            Ok(response) if retryable(response.status()) => retry_after(&response).unwrap_or(backoff),
+            Ok(response) if retryable(response.status()) => {
+                retry_after(&response).map_or(backoff, |wait| wait.min(output.max_backoff.0))
+            }
             Ok(response) => {
                 let status = response.status();
                 let reason = response.text().await.unwrap_or_default();

@@ -37,6 +37,9 @@ pub struct Line {
     pub start: Position,
 }
 
+/// Rotated files remembered as read (see `Tailer::retired`).
+const MAX_RETIRED: usize = 1024;
+
 /// Most bytes read from one file per poll, so one busy file cannot starve the others.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -45,6 +48,9 @@ pub struct Tailer {
     patterns: Vec<String>,
     flush_partial_after: Duration,
     files: BTreeMap<PathBuf, Followed>,
+    /// Files (device, inode) read to their end and left after a rotation: a rotated name the
+    /// glob also matches (`app.log.1`) is not read again.
+    retired: std::collections::HashSet<(u64, u64)>,
     /// The last poll stopped reading a file before its end.
     more: bool,
 }
@@ -65,7 +71,13 @@ impl Tailer {
         flush_partial_after: Duration,
         positions: &BTreeMap<PathBuf, Position>,
     ) -> Tailer {
-        let mut tailer = Tailer { patterns, flush_partial_after, files: BTreeMap::new(), more: false };
+        let mut tailer = Tailer {
+            patterns,
+            flush_partial_after,
+            files: BTreeMap::new(),
+            retired: std::collections::HashSet::new(),
+            more: false,
+        };
         for path in tailer.matching() {
             if let Some(followed) = open(&path, positions.get(&path).copied()) {
                 tailer.files.insert(path, followed);
@@ -95,29 +107,45 @@ impl Tailer {
         let mut lines = Vec::new();
         self.more = false;
         for path in self.matching() {
-            if !self.files.contains_key(&path)
-                && let Some(followed) = open(&path, None)
-            {
+            if self.files.contains_key(&path) {
+                continue;
+            }
+            let Some(followed) = open(&path, None) else { continue };
+            // A rotated name the glob also matches (`app.log.1`) is a file already read.
+            let identity = (followed.position.dev, followed.position.inode);
+            let known = self.retired.contains(&identity)
+                || self.files.values().any(|f| (f.position.dev, f.position.inode) == identity);
+            if !known {
                 self.files.insert(path, followed);
             }
         }
+
         let flush_after = self.flush_partial_after;
         let paths: Vec<PathBuf> = self.files.keys().cloned().collect();
         for path in paths {
             let followed = self.files.get_mut(&path).expect("listed above");
-            self.more |= read_new(followed, &path, flush_after, &mut lines);
+            let unread = read_new(followed, &path, flush_after, &mut lines);
+            self.more |= unread;
+            if unread {
+                // Whatever happened to the path, the open file is read to its end first.
+                continue;
+            }
             match std::fs::metadata(&path) {
-                // Renamed away and a new file in its place: the old one was just read to its
-                // end; follow the new one from its start.
+                // Renamed away and a new file in its place: the old one is read to its end;
+                // follow the new one from its start.
                 Ok(meta) if (meta.dev(), meta.ino()) != (followed.position.dev, followed.position.inode) => {
                     flush_partial(followed, &path, &mut lines);
                     if let Some(mut new) = open(&path, None) {
-                        read_new(&mut new, &path, flush_after, &mut lines);
-                        *followed = new;
+                        self.more |= read_new(&mut new, &path, flush_after, &mut lines);
+                        let old = std::mem::replace(followed, new);
+                        if self.retired.len() >= MAX_RETIRED {
+                            self.retired.clear();
+                        }
+                        self.retired.insert((old.position.dev, old.position.inode));
                     }
                 }
                 Ok(_) => {}
-                // Gone without a replacement: forget it once read to the end.
+                // Gone without a replacement: forget it, read to its end.
                 Err(_) => {
                     flush_partial(followed, &path, &mut lines);
                     self.files.remove(&path);
@@ -308,6 +336,47 @@ mod tests {
         std::fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
         append(&path, "c1\n");
         assert_eq!(texts(&tailer.poll()), ["c1"]);
+    }
+
+    #[test]
+    fn a_rotated_name_the_glob_matches_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "a1\n");
+        let pattern = format!("{}*", path.display());
+        let mut tailer = Tailer::new(vec![pattern], Duration::from_secs(5), &BTreeMap::new());
+        assert_eq!(texts(&tailer.poll()), ["a1"]);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        append(&path, "b1\n");
+        assert_eq!(texts(&tailer.poll()), ["b1"]);
+        append(&path, "b2\n");
+        assert_eq!(texts(&tailer.poll()), ["b2"], "app.log.1 is the file already read");
+    }
+
+    #[test]
+    fn a_renamed_file_is_read_to_its_end_even_past_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        append(&path, "start\n");
+        let mut tailer =
+            Tailer::new(vec![path.display().to_string()], Duration::from_secs(5), &BTreeMap::new());
+        assert_eq!(texts(&tailer.poll()), ["start"]);
+        let line = "x".repeat(999);
+        for _ in 0..3000 {
+            append(&path, &format!("{line}\n"));
+        }
+        std::fs::rename(&path, dir.path().join("big.log.1")).unwrap();
+        append(&path, "new\n");
+        let mut all = Vec::new();
+        loop {
+            let lines = tailer.poll();
+            all.extend(lines.into_iter().map(|l| l.text));
+            if !tailer.has_more() {
+                break;
+            }
+        }
+        assert_eq!(all.len(), 3001, "3 MB of the old file, then the new file");
+        assert_eq!(all.last().map(String::as_str), Some("new"));
     }
 
     #[test]
