@@ -154,6 +154,48 @@ pub fn parse_as(text: &str, format: Format) -> Result<Vec<ParsedSample>, ParseEr
     samples_as(text, format).collect()
 }
 
+/// As [`parse_as`], taking label names and values from `strings`: a scraper parses the same
+/// names and values scrape after scrape, and shares one string for each instead of allocating
+/// them for every sample.
+pub fn parse_interned<'a>(
+    text: &'a str,
+    format: Format,
+    strings: &'a mut Interner,
+) -> Result<Vec<ParsedSample>, ParseError> {
+    Samples { strings: Some(strings), ..samples_as(text, format) }.collect()
+}
+
+/// Strings shared between parses ([`parse_interned`]); forgets everything past a bound so a
+/// target with ever-new label values cannot grow it without end.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strings: std::collections::HashSet<std::sync::Arc<str>>,
+}
+
+impl Interner {
+    const MAX_STRINGS: usize = 100_000;
+
+    fn get(&mut self, text: &str) -> std::sync::Arc<str> {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
+        }
+        if self.strings.len() >= Self::MAX_STRINGS {
+            self.strings.clear();
+        }
+        let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
+        self.strings.insert(shared.clone());
+        shared
+    }
+}
+
+/// `text` as a shared string, from `strings` when there is one.
+fn shared(strings: &mut Option<&mut Interner>, text: &str) -> std::sync::Arc<str> {
+    match strings {
+        Some(interner) => interner.get(text),
+        None => std::sync::Arc::from(text),
+    }
+}
+
 /// The samples of a Prometheus-format exposition, one item per sample line, in input order. A
 /// bad line yields an `Err` and iteration continues with the next line.
 pub fn samples(text: &str) -> Samples<'_> {
@@ -164,11 +206,11 @@ pub fn samples(text: &str) -> Samples<'_> {
 /// `Err` after the last line.
 pub fn samples_as(text: &str, format: Format) -> Samples<'_> {
     let lines = text.strip_suffix('\n').unwrap_or(text).split('\n').enumerate();
-    Samples { lines, format, created_family: None, eof: false, done: false, lines_read: 0 }
+    Samples { lines, format, created_family: None, eof: false, done: false, lines_read: 0, strings: None }
 }
 
 /// Iterator returned by [`samples`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Samples<'a> {
     lines: std::iter::Enumerate<std::str::Split<'a, char>>,
     format: Format,
@@ -179,6 +221,7 @@ pub struct Samples<'a> {
     eof: bool,
     done: bool,
     lines_read: usize,
+    strings: Option<&'a mut Interner>,
 }
 
 impl Iterator for Samples<'_> {
@@ -192,7 +235,7 @@ impl Iterator for Samples<'_> {
             self.lines_read = index + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let parsed = match self.format {
-                Format::Prometheus => parse_line(line),
+                Format::Prometheus => parse_line(line, &mut self.strings),
                 Format::OpenMetrics => self.parse_open_metrics_line(line),
             };
             match parsed {
@@ -228,7 +271,7 @@ impl Samples<'_> {
             }
             return Ok(None);
         }
-        let sample = parse_sample(line, Format::OpenMetrics)?;
+        let sample = parse_sample(line, Format::OpenMetrics, &mut self.strings)?;
         let created = self.created_family.as_deref().is_some_and(|c| sample.labels.metric_name() == Some(c));
         Ok((!created).then_some(sample))
     }
@@ -236,7 +279,10 @@ impl Samples<'_> {
 
 /// Parses one Prometheus-format line without its terminator: `Ok(None)` for blank and comment
 /// lines.
-fn parse_line(line: &str) -> Result<Option<ParsedSample>, ParseErrorReason> {
+fn parse_line(
+    line: &str,
+    strings: &mut Option<&mut Interner>,
+) -> Result<Option<ParsedSample>, ParseErrorReason> {
     let line = line.trim_matches(is_blank_char);
     if line.is_empty() {
         return Ok(None);
@@ -245,7 +291,7 @@ fn parse_line(line: &str) -> Result<Option<ParsedSample>, ParseErrorReason> {
         check_comment(comment, Format::Prometheus)?;
         return Ok(None);
     }
-    parse_sample(line, Format::Prometheus).map(Some)
+    parse_sample(line, Format::Prometheus, strings).map(Some)
 }
 
 fn is_blank(b: u8) -> bool {
@@ -320,7 +366,11 @@ fn split_token(s: &str) -> (&str, &str) {
 }
 
 /// Parses a sample line already trimmed of blanks at both ends.
-fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, ParseErrorReason> {
+fn parse_sample(
+    line: &str,
+    format: Format,
+    strings: &mut Option<&mut Interner>,
+) -> Result<ParsedSample, ParseErrorReason> {
     let mut cursor = Cursor::new(line);
     // Take the whole token up to a blank or brace, so `a-b 1` is reported as the bad name
     // `a-b` rather than as a bad value after `a`.
@@ -331,10 +381,10 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, ParseErrorRe
     if !is_valid_metric_name(name) {
         return Err(ParseErrorReason::InvalidMetricName(excerpt(name)));
     }
-    let mut labels = vec![Label::new(METRIC_NAME, name)];
+    let mut labels = vec![Label { name: shared(strings, METRIC_NAME), value: shared(strings, name) }];
     cursor.skip_blanks();
     if cursor.eat(b'{') {
-        parse_labels(&mut cursor, &mut labels)?;
+        parse_labels(&mut cursor, &mut labels, strings)?;
         cursor.skip_blanks();
     }
 
@@ -368,7 +418,11 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, ParseErrorRe
 }
 
 /// Parses the labels after `{` up to and including the closing `}`, appending them to `labels`.
-fn parse_labels(cursor: &mut Cursor<'_>, labels: &mut Vec<Label>) -> Result<(), ParseErrorReason> {
+fn parse_labels(
+    cursor: &mut Cursor<'_>,
+    labels: &mut Vec<Label>,
+    strings: &mut Option<&mut Interner>,
+) -> Result<(), ParseErrorReason> {
     loop {
         cursor.skip_blanks();
         // Reached at the start and after every comma, which is what makes a trailing comma legal.
@@ -399,7 +453,7 @@ fn parse_labels(cursor: &mut Cursor<'_>, labels: &mut Vec<Label>) -> Result<(), 
         let Some(value) = cursor.label_value() else {
             return Err(ParseErrorReason::UnterminatedLabelValue(excerpt(name)));
         };
-        labels.push(Label::new(name, value));
+        labels.push(Label { name: shared(strings, name), value: shared(strings, &value) });
         cursor.skip_blanks();
         if cursor.eat(b',') {
             continue;
@@ -520,7 +574,7 @@ fn check_exemplar(exemplar: &str) -> Result<(), ParseErrorReason> {
         return Err(invalid());
     }
     let mut labels = Vec::new();
-    parse_labels(&mut cursor, &mut labels).map_err(|_| invalid())?;
+    parse_labels(&mut cursor, &mut labels, &mut None).map_err(|_| invalid())?;
     cursor.skip_blanks();
     parse_value(cursor.take_until(is_blank)).map_err(|_| invalid())?;
     cursor.skip_blanks();
@@ -583,12 +637,18 @@ impl<'a> Cursor<'a> {
     /// Consumes a label value after its opening quote, up to and including the closing quote,
     /// and returns it unescaped; `None` when the line ends first. `\\`, `\"` and `\n` are
     /// escapes; any other backslash pair is kept as written, as Prometheus keeps it.
-    fn label_value(&mut self) -> Option<String> {
+    fn label_value(&mut self) -> Option<std::borrow::Cow<'a, str>> {
         let rest = self.rest();
         let bytes = rest.as_bytes();
-        // Whole runs between escapes are copied at once, not char by char; a value without
-        // escapes costs one allocation. Runs start and end at `\` or `"` (ASCII), so every slice
-        // below falls on char boundaries.
+        // A value without escapes is borrowed from the line. Otherwise whole runs between
+        // escapes are copied at once, not char by char. Runs start and end at `\` or `"` (ASCII),
+        // so every slice below falls on char boundaries.
+        if let Some(end) = rest.find(['"', '\\'])
+            && bytes[end] == b'"'
+        {
+            self.pos += end + 1;
+            return Some(std::borrow::Cow::Borrowed(&rest[..end]));
+        }
         let mut value = String::new();
         let mut run_start = 0;
         let mut i = 0;
@@ -597,7 +657,7 @@ impl<'a> Cursor<'a> {
                 b'"' => {
                     value.push_str(&rest[run_start..i]);
                     self.pos += i + 1;
-                    return Some(value);
+                    return Some(std::borrow::Cow::Owned(value));
                 }
                 b'\\' => {
                     let unescaped = match bytes.get(i + 1) {
@@ -1175,6 +1235,19 @@ rpc_seconds_count 144320
         let types = "# TYPE a gaugehistogram\n# TYPE b stateset\n# TYPE c unknown\n# EOF\n";
         assert!(open_metrics(types).is_ok());
         assert!(parse("# TYPE c unknown\n").is_err());
+    }
+
+    #[test]
+    fn interned_parses_share_label_strings_and_agree_with_plain_ones() {
+        let text = "a{job=\"x\",path=\"esc\\\"aped\"} 1\na{job=\"x\",path=\"y\"} 2\n";
+        let mut strings = Interner::default();
+        let first = parse_interned(text, Format::Prometheus, &mut strings).unwrap();
+        let second = parse_interned(text, Format::Prometheus, &mut strings).unwrap();
+        assert_eq!(first, parse(text).unwrap());
+        let job = |samples: &[ParsedSample], i: usize| {
+            samples[i].labels.iter().find(|l| &*l.name == "job").unwrap().value.clone()
+        };
+        assert!(std::sync::Arc::ptr_eq(&job(&first, 0), &job(&second, 1)), "one string for every job=\"x\"");
     }
 
     #[test]

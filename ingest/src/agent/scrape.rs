@@ -118,6 +118,8 @@ pub type ScrapeBody = Result<(String, Option<String>), String>;
 pub struct TargetState {
     last_hashes: HashSet<u64>,
     last_body: Option<(String, Option<String>)>,
+    /// The target's label strings, shared from one scrape to the next.
+    strings: exposition::Interner,
 }
 
 /// Turns one scrape into the samples to send, at `time` (ms): the scraped series (or none when
@@ -131,13 +133,15 @@ pub fn process_scrape(
     took: Duration,
 ) -> Vec<SeriesSamples> {
     let (mut out, scraped, kept_body) = match body {
-        Ok((text, content_type)) => match series_of(target, &text, content_type.as_deref(), time) {
-            Ok((series, scraped)) => (series, scraped, Some((text, content_type))),
-            Err(error) => {
-                tracing::debug!(target = %target.url, %error, "scrape body does not parse");
-                (Vec::new(), 0, None)
+        Ok((text, content_type)) => {
+            match series_of(target, &mut state.strings, &text, content_type.as_deref(), time) {
+                Ok((series, scraped)) => (series, scraped, Some((text, content_type))),
+                Err(error) => {
+                    tracing::debug!(target = %target.url, %error, "scrape body does not parse");
+                    (Vec::new(), 0, None)
+                }
             }
-        },
+        }
         Err(error) => {
             tracing::debug!(target = %target.url, %error, "scrape failed");
             (Vec::new(), 0, None)
@@ -148,7 +152,7 @@ pub fn process_scrape(
     let current: HashSet<u64> = out.iter().map(|s| s.labels.stable_hash()).collect();
     if !state.last_hashes.is_subset(&current)
         && let Some((text, content_type)) = &state.last_body
-        && let Ok((previous, _)) = series_of(target, text, content_type.as_deref(), time)
+        && let Ok((previous, _)) = series_of(target, &mut state.strings, text, content_type.as_deref(), time)
     {
         let gone = previous.into_iter().filter(|s| !current.contains(&s.labels.stable_hash()));
         out.extend(
@@ -174,12 +178,13 @@ pub fn process_scrape(
 /// how many samples the body had.
 fn series_of(
     target: &Target,
+    strings: &mut exposition::Interner,
     text: &str,
     content_type: Option<&str>,
     time: i64,
 ) -> Result<(Vec<SeriesSamples>, usize), String> {
-    let parsed =
-        exposition::parse_as(text, Format::of_content_type(content_type)).map_err(|e| e.to_string())?;
+    let parsed = exposition::parse_interned(text, Format::of_content_type(content_type), strings)
+        .map_err(|e| e.to_string())?;
     let scraped = parsed.len();
     let mut seen = HashSet::with_capacity(parsed.len());
     let mut series = Vec::with_capacity(parsed.len());
