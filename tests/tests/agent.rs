@@ -150,6 +150,39 @@ fn write_lines(path: &std::path::Path, prefix: &str, from: usize, to: usize, wri
     }
 }
 
+/// Checks that Argus holds, for each file, exactly the lines written to it (waiting up to
+/// `wait` for them to arrive), in order and byte for byte.
+fn assert_files_arrived(
+    argus: &Argus,
+    job: &str,
+    files: &[std::path::PathBuf],
+    written: &[Vec<String>],
+    start_ns: i64,
+    wait: Duration,
+) {
+    let end = (now_ms() + 60_000) * 1_000_000;
+    let deadline = Instant::now() + wait;
+    for (i, file) in files.iter().enumerate() {
+        let query = format!("{{job=\"{job}\", filename=\"{}\"}}", file.display());
+        let got: Vec<String> = loop {
+            let lines: Vec<String> = argus_tests::loki::all_lines(&argus.url(""), &query, start_ns, end)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect();
+            if lines.len() >= written[i].len() || Instant::now() > deadline {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert_eq!(got.len(), written[i].len(), "file {i}: every line once ({} written)", written[i].len());
+        let first_difference = got.iter().zip(&written[i]).position(|(a, b)| a != b);
+        assert!(
+            first_difference.is_none(),
+            "file {i}: lines in order, byte exact; first difference at {first_difference:?}"
+        );
+    }
+}
+
 fn start_log_agent(dir: &std::path::Path, argus: &str) -> Agent {
     let config = format!(
         "listen: 127.0.0.1:0\ndata_dir: {data}\nlog_outputs: [{{url: '{argus}/loki/api/v1/push', max_backoff: 500ms}}]\n\
@@ -215,28 +248,14 @@ fn tailed_lines_arrive_once_in_order_through_rotations_outages_and_a_sigkill() {
     std::fs::OpenOptions::new().append(true).open(&files[0]).unwrap().write_all(b"f0 no newline").unwrap();
     written[0].push("f0 no newline".to_string());
 
-    let start = now_ms() * 1_000_000 - 600_000_000_000;
-    let end = now_ms() * 1_000_000 + 60_000_000_000;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (i, file) in files.iter().enumerate() {
-        let query = format!("{{job=\"files\", filename=\"{}\"}}", file.display());
-        let got: Vec<String> = loop {
-            let lines: Vec<String> = argus_tests::loki::all_lines(&argus.url(""), &query, start, end)
-                .into_iter()
-                .map(|(_, l)| l)
-                .collect();
-            if lines.len() >= written[i].len() || Instant::now() > deadline {
-                break lines;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        };
-        assert_eq!(got.len(), written[i].len(), "file {i}: every line once ({} written)", written[i].len());
-        assert!(
-            got == written[i],
-            "file {i}: lines in order, byte exact; first difference at {:?}",
-            got.iter().zip(&written[i]).position(|(a, b)| a != b)
-        );
-    }
+    assert_files_arrived(
+        &argus,
+        "files",
+        &files,
+        &written,
+        now_ms() * 1_000_000 - 600_000_000_000,
+        Duration::from_secs(30),
+    );
 }
 
 /// Series identities (name and labels) of an exposition, for the metric names `keep` accepts.
@@ -383,27 +402,14 @@ fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.join().unwrap();
 
-    let (start, end) = ((outage.0 - 120_000) * 1_000_000, (now_ms() + 60_000) * 1_000_000);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for (i, file) in files.iter().enumerate() {
-        let query = format!("{{job=\"soak\", filename=\"{}\"}}", file.display());
-        let got: Vec<String> = loop {
-            let lines: Vec<String> = argus_tests::loki::all_lines(&argus.url(""), &query, start, end)
-                .into_iter()
-                .map(|(_, l)| l)
-                .collect();
-            if lines.len() >= written[i].len() || Instant::now() > deadline {
-                break lines;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        };
-        assert_eq!(got.len(), written[i].len(), "file {i}: every line once");
-        assert!(
-            got == written[i],
-            "file {i}: in order, byte exact; first difference at {:?}",
-            got.iter().zip(&written[i]).position(|(a, b)| a != b)
-        );
-    }
+    assert_files_arrived(
+        &argus,
+        "soak",
+        &files,
+        &written,
+        (outage.0 - 120_000) * 1_000_000,
+        Duration::from_secs(60),
+    );
     let up = wait_for(&argus, &format!("up{{job=\"node\",instance=\"{exporter_addr}\"}}"), 20);
     assert!(up.iter().all(|(_, v)| *v == 1.0), "the exporter was up throughout");
     let gaps: Vec<(i64, i64)> = up

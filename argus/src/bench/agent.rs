@@ -47,6 +47,17 @@ impl TailReport {
     }
 }
 
+/// Starts `argus agent` (this binary) on `config`.
+fn spawn_agent(config: &Path) -> anyhow::Result<std::process::Child> {
+    Command::new(std::env::current_exe()?)
+        .args(["agent", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting argus agent")
+}
+
 /// Counts what the sinks received.
 #[derive(Default)]
 struct Received {
@@ -71,13 +82,7 @@ pub fn tail(megabytes: u64, work_dir: &Path) -> anyhow::Result<TailReport> {
         ),
     )?;
     let started = Instant::now();
-    let mut agent = Command::new(std::env::current_exe()?)
-        .args(["agent", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting argus agent")?;
+    let mut agent = spawn_agent(&config)?;
     let pid = agent.id();
     let deadline = started + Duration::from_secs(600);
     while received.lines.load(Ordering::Relaxed) < lines {
@@ -213,13 +218,7 @@ pub fn scrape(
     }
     let config_path = work_dir.join("agent.yaml");
     std::fs::write(&config_path, config)?;
-    let mut agent = Command::new(std::env::current_exe()?)
-        .args(["agent", "--config"])
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting argus agent")?;
+    let mut agent = spawn_agent(&config_path)?;
     let pid = agent.id();
     // The first round starts every target's loop; measure from the second.
     std::thread::sleep(Duration::from_secs(interval_seconds + 1));
