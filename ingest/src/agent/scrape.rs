@@ -132,29 +132,29 @@ pub fn process_scrape(
     time: i64,
     took: Duration,
 ) -> Vec<SeriesSamples> {
-    let (mut out, scraped, kept_body) = match body {
+    let (scrape, kept_body) = match body {
         Ok((text, content_type)) => {
             match series_of(target, &mut state.strings, &text, content_type.as_deref(), time) {
-                Ok((series, scraped)) => (series, scraped, Some((text, content_type))),
+                Ok(scrape) => (scrape, Some((text, content_type))),
                 Err(error) => {
                     tracing::debug!(target = %target.url, %error, "scrape body does not parse");
-                    (Vec::new(), 0, None)
+                    (Scraped::default(), None)
                 }
             }
         }
         Err(error) => {
             tracing::debug!(target = %target.url, %error, "scrape failed");
-            (Vec::new(), 0, None)
+            (Scraped::default(), None)
         }
     };
+    let Scraped { series: mut out, hashes: current, samples_in_body: scraped } = scrape;
     let up = kept_body.is_some();
     let post_relabel = out.len();
-    let current: HashSet<u64> = out.iter().map(|s| s.labels.stable_hash()).collect();
     if !state.last_hashes.is_subset(&current)
         && let Some((text, content_type)) = &state.last_body
-        && let Ok((previous, _)) = series_of(target, &mut state.strings, text, content_type.as_deref(), time)
+        && let Ok(previous) = series_of(target, &mut state.strings, text, content_type.as_deref(), time)
     {
-        let gone = previous.into_iter().filter(|s| !current.contains(&s.labels.stable_hash()));
+        let gone = previous.series.into_iter().filter(|s| !current.contains(&s.labels.stable_hash()));
         out.extend(
             gone.map(|s| SeriesSamples { labels: s.labels, samples: vec![Sample::new(time, stale_nan())] }),
         );
@@ -174,15 +174,24 @@ pub fn process_scrape(
     out
 }
 
-/// The series of a scraped body with the target's labels and metric relabeling applied, and
-/// how many samples the body had.
+/// What a scraped body holds for the target.
+#[derive(Default)]
+struct Scraped {
+    /// With the target's labels and metric relabeling applied, each series once.
+    series: Vec<SeriesSamples>,
+    /// Their label sets' hashes.
+    hashes: HashSet<u64>,
+    samples_in_body: usize,
+}
+
+/// The series of a scraped body with the target's labels and metric relabeling applied.
 fn series_of(
     target: &Target,
     strings: &mut exposition::Interner,
     text: &str,
     content_type: Option<&str>,
     time: i64,
-) -> Result<(Vec<SeriesSamples>, usize), String> {
+) -> Result<Scraped, String> {
     let parsed = exposition::parse_interned(text, Format::of_content_type(content_type), strings)
         .map_err(|e| e.to_string())?;
     let scraped = parsed.len();
@@ -205,7 +214,7 @@ fn series_of(
             series.push(SeriesSamples { labels, samples: vec![sample.sample_or(time)] });
         }
     }
-    Ok((series, scraped))
+    Ok(Scraped { series, hashes: seen, samples_in_body: scraped })
 }
 
 /// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
