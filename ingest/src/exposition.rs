@@ -132,10 +132,10 @@ impl Format {
     /// The format a `Content-Type` header names; anything but OpenMetrics is read as the
     /// Prometheus text format, as Prometheus does.
     pub fn of_content_type(content_type: Option<&str>) -> Format {
-        let media_type = content_type.and_then(|t| t.split(';').next()).map(str::trim);
-        match media_type {
-            Some(t) if t.eq_ignore_ascii_case("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
+        if crate::http::is_media_type(content_type, "application/openmetrics-text") {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
         }
     }
 }

@@ -72,6 +72,11 @@ pub fn log_router(state: LogIngestState) -> Router {
         .with_state(state)
 }
 
+/// Whether a `Content-Type` header names `media_type` (parameters such as `charset` ignored).
+pub(crate) fn is_media_type(content_type: Option<&str>, media_type: &str) -> bool {
+    content_type.and_then(|t| t.split(';').next()).is_some_and(|t| t.trim().eq_ignore_ascii_case(media_type))
+}
+
 pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("<not visible ASCII>"))
 }

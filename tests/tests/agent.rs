@@ -38,6 +38,20 @@ fn serve_target(body: Arc<Mutex<Option<String>>>) -> String {
 
 struct Agent(Child);
 
+impl Agent {
+    /// Starts `argus agent --config <config>`.
+    fn spawn(config: &std::path::Path) -> Agent {
+        let child = Command::new(argus_bin())
+            .args(["agent", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Agent(child)
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -56,14 +70,7 @@ fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Agent {
     let check =
         Command::new(argus_bin()).args(["agent", "--check-config", "--config"]).arg(&path).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let child = Command::new(argus_bin())
-        .args(["agent", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Agent(child)
+    Agent::spawn(&path)
 }
 
 /// The samples Argus holds for `selector`, once at least `want` of them arrived.
@@ -192,15 +199,7 @@ fn start_log_agent(dir: &std::path::Path, argus: &str) -> Agent {
     );
     let path = dir.join("log-agent.yaml");
     std::fs::write(&path, config).unwrap();
-    Agent(
-        Command::new(argus_bin())
-            .args(["agent", "--config"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    Agent::spawn(&path)
 }
 
 #[test]
@@ -344,17 +343,7 @@ fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
         ),
     )
     .unwrap();
-    let start_agent = || {
-        Agent(
-            Command::new(argus_bin())
-                .args(["agent", "--config"])
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start_agent = || Agent::spawn(&config_path);
 
     let files = ["plain", "renamed", "truncated"].map(|name| logs.join(format!("{name}.log")));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -241,15 +241,7 @@ fn read_positions(path: &Path) -> BTreeMap<PathBuf, Position> {
 }
 
 fn write_positions(path: &Path, positions: &BTreeMap<PathBuf, Position>) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    std::io::Write::write_all(&mut file, &serde_json::to_vec(positions)?)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    super::write_durably(path, &serde_json::to_vec(positions)?)
 }
 
 #[cfg(test)]

@@ -192,6 +192,20 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> ScrapeBody {
     Ok((text, content_type))
 }
 
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a mix:
+/// a temporary file, fsynced, renamed over it, and the directory fsynced.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 /// The directory of an output's queue: named by its URL, so reordering outputs keeps queues.
 fn queue_dir(config: &AgentConfig, output: &config::OutputConfig) -> std::path::PathBuf {
     config.data_dir.join("queue").join(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(output.url.as_bytes())))

@@ -190,12 +190,10 @@ fn read_cursor(dir: &Path) -> Option<Position> {
 }
 
 fn write_cursor(dir: &Path, position: Position) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{CURSOR_FILE}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    std::io::Write::write_all(&mut file, format!("{} {}\n", position.segment, position.offset).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(CURSOR_FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    super::write_durably(
+        &dir.join(CURSOR_FILE),
+        format!("{} {}\n", position.segment, position.offset).as_bytes(),
+    )
 }
 
 /// Bytes of the segments from `cursor` on.

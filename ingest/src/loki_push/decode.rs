@@ -46,10 +46,10 @@ pub(crate) enum Format {
 
 impl Format {
     pub fn of(content_type: Option<&str>) -> Format {
-        let media_type = content_type.and_then(|t| t.split(';').next()).map(str::trim);
-        match media_type {
-            Some(t) if t.eq_ignore_ascii_case("application/json") => Format::Json,
-            _ => Format::Protobuf,
+        if crate::http::is_media_type(content_type, "application/json") {
+            Format::Json
+        } else {
+            Format::Protobuf
         }
     }
 }

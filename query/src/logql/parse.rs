@@ -116,35 +116,26 @@ impl Parser<'_> {
     }
 
     fn ident(&mut self) -> PResult<String> {
-        match self.peek() {
-            Some(Token::Ident(name)) => {
-                let name = name.clone();
-                self.pos += 1;
-                Ok(name)
-            }
-            _ => Err(self.error(&format!("expected an identifier, found {}", self.describe()))),
-        }
+        self.text_token("an identifier", |t| if let Token::Ident(name) = t { Some(name) } else { None })
     }
 
     fn string(&mut self) -> PResult<String> {
-        match self.peek() {
-            Some(Token::String(value)) => {
+        self.text_token("a string", |t| if let Token::String(value) = t { Some(value) } else { None })
+    }
+
+    fn word(&mut self) -> PResult<String> {
+        self.text_token("a number or duration", |t| if let Token::Word(word) = t { Some(word) } else { None })
+    }
+
+    /// Takes the next token's text when `text` accepts the token, else fails saying `expected`.
+    fn text_token(&mut self, expected: &str, text: impl Fn(&Token) -> Option<&String>) -> PResult<String> {
+        match self.peek().and_then(text) {
+            Some(value) => {
                 let value = value.clone();
                 self.pos += 1;
                 Ok(value)
             }
-            _ => Err(self.error(&format!("expected a string, found {}", self.describe()))),
-        }
-    }
-
-    fn word(&mut self) -> PResult<String> {
-        match self.peek() {
-            Some(Token::Word(word)) => {
-                let word = word.clone();
-                self.pos += 1;
-                Ok(word)
-            }
-            _ => Err(self.error(&format!("expected a number or duration, found {}", self.describe()))),
+            None => Err(self.error(&format!("expected {expected}, found {}", self.describe()))),
         }
     }
 
