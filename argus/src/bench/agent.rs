@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use argus_model::proto::loki::PushRequest;
+use argus_model::proto::prometheus::WriteRequest;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -132,7 +133,7 @@ fn write_log_file(path: &Path, bytes: u64) -> anyhow::Result<u64> {
 /// Loki push and remote-write endpoints that count what arrives and store nothing.
 fn start_sink(received: Arc<Received>) -> anyhow::Result<SocketAddr> {
     let app = axum::Router::new()
-        .route("/loki/api/v1/push", axum::routing::post(count))
+        .route("/loki/api/v1/push", axum::routing::post(count_lines))
         .route("/api/v1/write", axum::routing::post(count_samples))
         .with_state(received);
     serve(app)
@@ -154,12 +155,23 @@ fn serve(app: axum::Router) -> anyhow::Result<SocketAddr> {
 }
 
 async fn count_samples(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {
-    use argus_model::proto::prometheus::WriteRequest;
-    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else { return StatusCode::BAD_REQUEST };
-    let Ok(request) = WriteRequest::decode(raw.as_slice()) else { return StatusCode::BAD_REQUEST };
+    let Some(request) = decode_snappy_proto::<WriteRequest>(&body) else { return StatusCode::BAD_REQUEST };
     let samples: usize = request.timeseries.iter().map(|s| s.samples.len()).sum();
     received.samples.fetch_add(samples as u64, Ordering::Relaxed);
     StatusCode::NO_CONTENT
+}
+
+async fn count_lines(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {
+    let Some(request) = decode_snappy_proto::<PushRequest>(&body) else { return StatusCode::BAD_REQUEST };
+    let lines: usize = request.streams.iter().map(|s| s.entries.len()).sum();
+    received.lines.fetch_add(lines as u64, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+/// The protobuf message in a snappy-compressed push body, or `None` when it is not one.
+fn decode_snappy_proto<M: Message + Default>(body: &[u8]) -> Option<M> {
+    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
+    M::decode(raw.as_slice()).ok()
 }
 
 pub struct ScrapeReport {
@@ -258,14 +270,6 @@ fn exposition(series: usize) -> String {
         ));
     }
     text
-}
-
-async fn count(State(received): State<Arc<Received>>, body: Bytes) -> StatusCode {
-    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else { return StatusCode::BAD_REQUEST };
-    let Ok(request) = PushRequest::decode(raw.as_slice()) else { return StatusCode::BAD_REQUEST };
-    let lines: usize = request.streams.iter().map(|s| s.entries.len()).sum();
-    received.lines.fetch_add(lines as u64, Ordering::Relaxed);
-    StatusCode::NO_CONTENT
 }
 
 /// User plus system CPU seconds of process `pid`.
