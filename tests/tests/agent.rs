@@ -36,30 +36,47 @@ fn serve_target(body: Arc<Mutex<Option<String>>>) -> String {
     addr
 }
 
-struct Agent(Child);
+/// A child process killed when the test lets go of it.
+struct Process(Child);
 
-impl Agent {
-    /// Starts `argus agent --config <config>`.
-    fn spawn(config: &std::path::Path) -> Agent {
-        let child = Command::new(argus_bin())
-            .args(["agent", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Agent(child)
+impl Process {
+    fn spawn(command: &mut Command) -> Process {
+        Process(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
     }
 }
 
-impl Drop for Agent {
+/// Starts `argus agent --config <config>`.
+fn spawn_agent(config: &std::path::Path) -> Process {
+    Process::spawn(Command::new(argus_bin()).args(["agent", "--config"]).arg(config))
+}
+
+/// A running Debian `prometheus-node-exporter` with only `collectors` enabled, on a loopback
+/// port picked at run time; `None` when the tool is missing outside CI.
+struct NodeExporter {
+    addr: String,
+    _process: Process,
+}
+
+impl NodeExporter {
+    fn start(collectors: &[&str]) -> Option<NodeExporter> {
+        let exporter = argus_tests::require_tool("prometheus-node-exporter")?;
+        let addr = argus_tests::prometheus::free_loopback_addr();
+        let mut args =
+            vec![format!("--web.listen-address={addr}"), "--collector.disable-defaults".to_string()];
+        args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+        let process = Process::spawn(Command::new(exporter).args(&args));
+        Some(NodeExporter { addr, _process: process })
+    }
+}
+
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Agent {
+fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Process {
     let config = format!(
         "listen: 127.0.0.1:0\ndata_dir: {}\noutputs: [{{url: '{output}/api/v1/write', batch_send_deadline: 200ms, max_backoff: 500ms}}]\n\
          scrape_configs:\n- job_name: fake\n  scrape_interval: 500ms\n  static_configs: [{{targets: ['{target}'], labels: {{env: test}}}}]\n",
@@ -70,7 +87,7 @@ fn start_agent(dir: &std::path::Path, output: &str, target: &str) -> Agent {
     let check =
         Command::new(argus_bin()).args(["agent", "--check-config", "--config"]).arg(&path).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    Agent::spawn(&path)
+    spawn_agent(&path)
 }
 
 /// The samples Argus holds for `selector`, once at least `want` of them arrived.
@@ -190,7 +207,7 @@ fn assert_files_arrived(
     }
 }
 
-fn start_log_agent(dir: &std::path::Path, argus: &str) -> Agent {
+fn start_log_agent(dir: &std::path::Path, argus: &str) -> Process {
     let config = format!(
         "listen: 127.0.0.1:0\ndata_dir: {data}\nlog_outputs: [{{url: '{argus}/loki/api/v1/push', max_backoff: 500ms}}]\n\
          logs: [{{paths: ['{logs}/*.log'], labels: {{job: files}}, flush_partial_after: 1s}}]\n",
@@ -199,7 +216,7 @@ fn start_log_agent(dir: &std::path::Path, argus: &str) -> Agent {
     );
     let path = dir.join("log-agent.yaml");
     std::fs::write(&path, config).unwrap();
-    Agent::spawn(&path)
+    spawn_agent(&path)
 }
 
 #[test]
@@ -269,14 +286,9 @@ fn series_set(text: &str, keep: impl Fn(&str) -> bool) -> std::collections::BTre
 
 #[test]
 fn the_host_input_names_series_as_node_exporter_does() {
-    let Some(exporter) = argus_tests::require_tool("prometheus-node-exporter") else { return };
-    let addr = argus_tests::prometheus::free_loopback_addr();
     let collectors = ["cpu", "meminfo", "loadavg", "diskstats", "filesystem", "netdev"];
-    let mut args = vec![format!("--web.listen-address={addr}"), "--collector.disable-defaults".to_string()];
-    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
-    let _exporter = Agent(
-        Command::new(exporter).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
-    );
+    let Some(exporter) = NodeExporter::start(&collectors) else { return };
+    let addr = &exporter.addr;
     let client = argus_tests::client::client();
     let deadline = Instant::now() + Duration::from_secs(10);
     let theirs = loop {
@@ -311,23 +323,11 @@ fn the_host_input_names_series_as_node_exporter_does() {
 /// was down.
 #[test]
 fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
-    let Some(exporter) = argus_tests::require_tool("prometheus-node-exporter") else { return };
+    let Some(exporter) = NodeExporter::start(&["loadavg"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let exporter_addr = argus_tests::prometheus::free_loopback_addr();
-    let _exporter = Agent(
-        Command::new(exporter)
-            .args([
-                format!("--web.listen-address={exporter_addr}"),
-                "--collector.disable-defaults".into(),
-                "--collector.loadavg".into(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let exporter_addr = &exporter.addr;
     let argus = Argus::start(&dir.path().join("argus"));
     let (data_dir, addr) = (argus.data_dir.clone(), argus.addr.clone());
     let config_path = dir.path().join("agent.yaml");
@@ -343,7 +343,7 @@ fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
         ),
     )
     .unwrap();
-    let start_agent = || Agent::spawn(&config_path);
+    let start_agent = || spawn_agent(&config_path);
 
     let files = ["plain", "renamed", "truncated"].map(|name| logs.join(format!("{name}.log")));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
