@@ -261,6 +261,74 @@ mod tests {
         assert!(wait >= Duration::from_secs(8) && wait <= Duration::from_secs(12), "{wait:?}");
     }
 
+    /// A remote-write sink that answers from a script and records when each request came and
+    /// its `Authorization` header.
+    #[derive(Default)]
+    struct ScriptedSink {
+        answers: std::collections::VecDeque<(StatusCode, Option<&'static str>)>,
+        seen: Vec<(std::time::Instant, Option<String>)>,
+    }
+
+    async fn serve(sink: Arc<std::sync::Mutex<ScriptedSink>>) -> String {
+        use axum::http::HeaderMap;
+        use axum::response::IntoResponse;
+        let handler = move |headers: HeaderMap| async move {
+            let mut sink = sink.lock().unwrap();
+            let authorization = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
+            sink.seen.push((std::time::Instant::now(), authorization));
+            let (status, retry_after) = sink.answers.pop_front().unwrap_or((StatusCode::NO_CONTENT, None));
+            let mut response = (status, "scripted answer").into_response();
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert("Retry-After", seconds.parse().unwrap());
+            }
+            response
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/api/v1/write", axum::routing::post(handler));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/api/v1/write")
+    }
+
+    fn output(yaml: &str) -> OutputConfig {
+        super::super::config::AgentConfig::parse(&format!("outputs: [{yaml}]")).unwrap().outputs.remove(0)
+    }
+
+    /// `future`, failing the test instead of retrying forever when the sink is unreachable.
+    async fn bounded(future: impl std::future::Future<Output = ()>) {
+        tokio::time::timeout(Duration::from_secs(30), future).await.expect("send finished");
+    }
+
+    #[tokio::test]
+    async fn sends_retry_429_after_its_retry_after_and_5xx_drop_other_4xx_and_authenticate() {
+        let sink = Arc::new(std::sync::Mutex::new(ScriptedSink::default()));
+        sink.lock().unwrap().answers.extend([
+            (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+            (StatusCode::SERVICE_UNAVAILABLE, None),
+            (StatusCode::BAD_REQUEST, None),
+        ]);
+        let url = serve(sink.clone()).await;
+        let (client, metrics) = (reqwest::Client::new(), AgentMetrics::default());
+        let bearer = output(&format!("{{url: '{url}', bearer_token: secret, max_backoff: 60s}}"));
+        bounded(send(&client, &bearer, Payload::RemoteWrite, b"body", &metrics)).await;
+        let seen = std::mem::take(&mut sink.lock().unwrap().seen);
+        assert_eq!(seen.len(), 3, "429 and 503 are retried, 400 is not");
+        assert!(
+            seen[1].0 - seen[0].0 >= Duration::from_millis(800),
+            "Retry-After: 1 is waited for (less 20% jitter), not the 100 ms first backoff"
+        );
+        assert!(seen.iter().all(|(_, auth)| auth.as_deref() == Some("Bearer secret")));
+        let count = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        assert_eq!((count(&metrics.retries), count(&metrics.requests_dropped)), (2, 1));
+        assert_eq!(count(&metrics.requests_sent), 0);
+
+        let basic = output(&format!("{{url: '{url}', basic_auth: {{username: agent, password: pw}}}}"));
+        bounded(send(&client, &basic, Payload::RemoteWrite, b"body", &metrics)).await;
+        let seen = std::mem::take(&mut sink.lock().unwrap().seen);
+        assert_eq!(seen[0].1.as_deref(), Some("Basic YWdlbnQ6cHc="), "base64 of agent:pw");
+        assert_eq!((count(&metrics.requests_sent), count(&metrics.bytes_sent)), (1, 4));
+    }
+
     #[test]
     fn the_hand_written_encoding_is_protobufs() {
         let series = vec![
