@@ -70,6 +70,18 @@ impl Labels {
         Ok(Self(labels.into()))
     }
 
+    /// Builds a label set from `labels`, leaving the vector empty with its capacity kept for
+    /// the next set. Labels already sorted by unique name with no empty value, as a block
+    /// index stores them, take one allocation and no sort; any others follow [`Labels::new`].
+    pub fn drain_from(labels: &mut Vec<Label>) -> Result<Self, LabelsError> {
+        let valid = labels.windows(2).all(|w| w[0].name < w[1].name)
+            && labels.iter().all(|l| !l.name.is_empty() && !l.value.is_empty());
+        if !valid {
+            return Self::new(std::mem::take(labels));
+        }
+        Ok(Self(labels.drain(..).collect()))
+    }
+
     /// Builds a label set from `(name, value)` pairs; see [`Labels::new`].
     pub fn from_pairs<N: Into<Arc<str>>, V: Into<Arc<str>>>(
         pairs: impl IntoIterator<Item = (N, V)>,
@@ -252,6 +264,26 @@ mod tests {
     fn new_rejects_duplicates_and_empty_names() {
         assert_eq!(Labels::from_pairs([("a", "1"), ("a", "2")]), Err(LabelsError::DuplicateName("a".into())));
         assert_eq!(Labels::from_pairs([("", "1")]), Err(LabelsError::EmptyName));
+    }
+
+    #[test]
+    fn drain_from_agrees_with_new_and_keeps_the_buffer() {
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(n, v)| Label::new(*n, *v)).collect::<Vec<_>>();
+        for input in [
+            pairs(&[("a", "1"), ("b", "2")]),
+            pairs(&[("b", "2"), ("a", "1"), ("c", "")]),
+            pairs(&[("a", "1"), ("a", "2")]),
+            pairs(&[("", "1")]),
+            Vec::new(),
+        ] {
+            let mut buffer = input.clone();
+            assert_eq!(Labels::drain_from(&mut buffer), Labels::new(input));
+            assert!(buffer.is_empty());
+        }
+        let mut buffer = Vec::with_capacity(8);
+        buffer.push(Label::new("a", "1"));
+        Labels::drain_from(&mut buffer).unwrap();
+        assert_eq!(buffer.capacity(), 8, "a valid set leaves the buffer's allocation for the next");
     }
 
     #[test]

@@ -201,29 +201,41 @@ impl IndexReader {
 
     /// What the index holds of series `id`; `None` if its entry is malformed.
     pub fn series(&self, id: u32) -> Option<SeriesEntry> {
+        let mut chunks = Vec::new();
+        let (labels, last) = self.read_series(id, &mut Vec::new(), &mut chunks)?;
+        Some(SeriesEntry { labels, chunks, last })
+    }
+
+    /// Reads series `id` into the caller's buffers, so that a loop over many series allocates
+    /// for their label sets only: `chunks` gets its chunks in time order, `labels` is left
+    /// empty. Returns the label set and the newest sample; `None` if the entry is malformed.
+    pub fn read_series(
+        &self,
+        id: u32,
+        labels: &mut Vec<Label>,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Option<(Labels, Sample)> {
         let index = &self.map[self.sections[2].clone()];
         let at = index.get(id as usize * 4..id as usize * 4 + 4)?;
         let offset = u32::from_le_bytes(at.try_into().ok()?) as usize;
         let mut decoder = Decoder::new(self.map[self.sections[1].clone()].get(offset..)?);
-        let count = decoder.uvarint()? as usize;
-        let mut labels = Vec::with_capacity(count.min(64));
-        for _ in 0..count {
+        labels.clear();
+        for _ in 0..decoder.uvarint()? {
             let name = self.symbols.get(decoder.uvarint()? as usize)?.clone();
             let value = self.symbols.get(decoder.uvarint()? as usize)?.clone();
             labels.push(Label { name, value });
         }
-        let chunks = decoder.uvarint()? as usize;
-        let mut metas = Vec::with_capacity(chunks.min(1024));
+        chunks.clear();
         let (mut time_base, mut offset_base) = (self.base_time, 0u64);
-        for _ in 0..chunks {
+        for _ in 0..decoder.uvarint()? {
             let min_time = decoder.varint()?.wrapping_add(time_base);
             let max_time = min_time.wrapping_add(decoder.uvarint()? as i64);
             let offset = decoder.uvarint()?.wrapping_add(offset_base);
-            metas.push(ChunkMeta { min_time, max_time, offset });
+            chunks.push(ChunkMeta { min_time, max_time, offset });
             (time_base, offset_base) = (max_time, offset);
         }
-        let last = Sample::new(metas.last()?.max_time, f64::from_bits(decoder.u64_le()?));
-        Some(SeriesEntry { labels: Labels::new(labels).ok()?, chunks: metas, last })
+        let last = Sample::new(chunks.last()?.max_time, f64::from_bits(decoder.u64_le()?));
+        Some((Labels::drain_from(labels).ok()?, last))
     }
 
     pub fn series_count(&self) -> u32 {

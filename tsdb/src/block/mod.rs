@@ -147,14 +147,16 @@ impl Block {
             return Vec::new();
         }
         let tombstones = self.tombstones();
-        let mut selected = Vec::new();
-        for id in self.index.select(matchers) {
-            let Some(SeriesEntry { labels, chunks: metas, last: newest_sample }) = self.index.series(id)
+        let ids = self.index.select(matchers);
+        let mut selected = Vec::with_capacity(ids.len() as usize);
+        let (mut label_buffer, mut metas) = (Vec::new(), Vec::new());
+        for id in ids {
+            let Some((labels, newest_sample)) = self.index.read_series(id, &mut label_buffer, &mut metas)
             else {
                 damaged.push(format!("block {}: series {id} is malformed", self.meta.id));
                 continue;
             };
-            let (metas, deleted) = live_chunks(&tombstones, id, metas, range);
+            let deleted = keep_live_chunks(&tombstones, id, &mut metas, range);
             let (Some(first), Some(last)) = (metas.first(), metas.last()) else { continue };
             let (min_time, max_time) = (first.min_time, last.max_time);
             let samples = match wanted {
@@ -200,8 +202,9 @@ impl Block {
             .select(matchers)
             .into_iter()
             .filter_map(|id| {
-                let entry = self.index.series(id)?;
-                (!live_chunks(&tombstones, id, entry.chunks, range).0.is_empty()).then_some(entry.labels)
+                let SeriesEntry { labels, mut chunks, .. } = self.index.series(id)?;
+                keep_live_chunks(&tombstones, id, &mut chunks, range);
+                (!chunks.is_empty()).then_some(labels)
             })
             .collect()
     }
@@ -211,8 +214,8 @@ impl Block {
     pub fn all_series(&self) -> impl Iterator<Item = (Labels, Piece)> + '_ {
         let tombstones = self.tombstones();
         (0..self.index.series_count()).filter_map(move |id| {
-            let SeriesEntry { labels, chunks, .. } = self.index.series(id)?;
-            let (metas, deleted) = live_chunks(&tombstones, id, chunks, TimeRange::ALL);
+            let SeriesEntry { labels, chunks: mut metas, .. } = self.index.series(id)?;
+            let deleted = keep_live_chunks(&tombstones, id, &mut metas, TimeRange::ALL);
             let (min_time, max_time) = (metas.first()?.min_time, metas.last()?.max_time);
             let mut damaged = Vec::new();
             let chunks = self.read_chunks(&metas, &mut damaged);
@@ -225,21 +228,20 @@ impl Block {
     }
 }
 
-/// The chunks of series `id` overlapping `range` that tombstones leave something of, and the
-/// deleted ranges that still apply to them.
-fn live_chunks(
-    tombstones: &Tombstones,
+/// Keeps in `metas` the chunks of series `id` overlapping `range` that tombstones leave
+/// something of; returns the deleted ranges that still apply to them.
+fn keep_live_chunks<'t>(
+    tombstones: &'t Tombstones,
     id: u32,
-    metas: Vec<ChunkMeta>,
+    metas: &mut Vec<ChunkMeta>,
     range: TimeRange,
-) -> (Vec<ChunkMeta>, &[(i64, i64)]) {
+) -> &'t [(i64, i64)] {
     let deleted = tombstones.get(&id).map(Vec::as_slice).unwrap_or_default();
-    let metas = metas
-        .into_iter()
-        .filter(|m| range.overlaps(m.min_time, m.max_time))
-        .filter(|m| !deleted.iter().any(|&(min, max)| min <= m.min_time && m.max_time <= max))
-        .collect();
-    (metas, deleted)
+    metas.retain(|m| {
+        range.overlaps(m.min_time, m.max_time)
+            && !deleted.iter().any(|&(min, max)| min <= m.min_time && m.max_time <= max)
+    });
+    deleted
 }
 
 /// Chunks as a piece's samples; with deleted ranges, decoded now and filtered.

@@ -14,27 +14,35 @@ use crate::error::{Error, Result};
 /// Below this many items per part, a part is not worth a thread.
 const MIN_ITEMS_PER_PART: usize = 256;
 
+/// How often [`Budget::charge`] looks at the clock.
+const CHARGES_PER_CLOCK_READ: usize = 64;
+
 /// What a query may still spend, shared by every thread working on it: samples loaded against
 /// `max_samples`, and time against the deadline.
 pub(super) struct Budget {
     loaded: AtomicUsize,
+    charges: AtomicUsize,
     max_samples: usize,
     deadline: Instant,
 }
 
 impl Budget {
     pub fn new(max_samples: usize, deadline: Instant) -> Self {
-        Self { loaded: AtomicUsize::new(0), max_samples, deadline }
+        Self { loaded: AtomicUsize::new(0), charges: AtomicUsize::new(0), max_samples, deadline }
     }
 
     /// Adds `samples` to the samples loaded so far, failing past `max_samples` or past the
-    /// deadline.
+    /// deadline. The clock is read every [`CHARGES_PER_CLOCK_READ`] charges: a charge per
+    /// series of one sample costs less than reading it.
     pub fn charge(&self, samples: usize) -> Result<()> {
         let loaded = self.loaded.fetch_add(samples, Ordering::Relaxed) + samples;
         if loaded > self.max_samples {
             return Err(Error::TooManySamples("query execution"));
         }
-        self.check_deadline()
+        if self.charges.fetch_add(1, Ordering::Relaxed).is_multiple_of(CHARGES_PER_CLOCK_READ) {
+            self.check_deadline()?;
+        }
+        Ok(())
     }
 
     pub fn check_deadline(&self) -> Result<()> {
@@ -132,5 +140,14 @@ mod tests {
         let budget = Budget::new(10, Instant::now() + std::time::Duration::from_secs(60));
         assert!(budget.charge(10).is_ok());
         assert!(matches!(budget.charge(1), Err(Error::TooManySamples(_))));
+    }
+
+    #[test]
+    fn the_budget_fails_past_the_deadline_within_a_clock_read_interval() {
+        let budget = Budget::new(usize::MAX, Instant::now() + std::time::Duration::from_millis(20));
+        assert!(budget.charge(1).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let failed_at = (0..=CHARGES_PER_CLOCK_READ).position(|_| budget.charge(1).is_err());
+        assert!(matches!(failed_at, Some(at) if at < CHARGES_PER_CLOCK_READ), "{failed_at:?}");
     }
 }
