@@ -36,6 +36,7 @@
 
 use argus_model::labels::{is_valid_label_name, is_valid_metric_name};
 use argus_model::{Label, Labels, LabelsError, METRIC_NAME, Sample, Timestamp};
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// One sample line of an exposition.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,7 +170,7 @@ pub fn parse_interned<'a>(
 /// target with ever-new label values cannot grow it without end.
 #[derive(Debug, Default)]
 pub struct Interner {
-    strings: std::collections::HashSet<std::sync::Arc<str>>,
+    strings: std::collections::HashSet<std::sync::Arc<str>, Xxh3Builder>,
 }
 
 impl Interner {

@@ -18,7 +18,7 @@ pub mod time;
 pub mod write;
 
 pub use error::{ErrorKind, StorageError, prometheus_error_body};
-pub use labels::{Label, Labels, LabelsError, METRIC_NAME};
+pub use labels::{Label, Labels, LabelsError, METRIC_NAME, PrehashedState};
 pub use logs::{Direction, LogAppendable, LogEntry, LogIter, LogQueryable, LogRecord, LogSelect, LogStream};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, Timestamp, is_stale_nan, stale_nan};

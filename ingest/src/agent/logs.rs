@@ -101,7 +101,7 @@ pub async fn run(input: LogInputConfig, state_dir: PathBuf, queues: Vec<Arc<Disk
             // The first queue's positions decide where reading resumes: it is written last,
             // so a crash in between re-reads the batch rather than skipping it.
             for queue in queues.iter().skip(1).chain(queues.first()) {
-                if let Err(error) = queue.push(record.clone()).await {
+                if let Err(error) = queue.push(&record).await {
                     tracing::error!(%error, "cannot write to a log output queue");
                 }
             }

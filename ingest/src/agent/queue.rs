@@ -91,7 +91,7 @@ impl DiskQueue {
     }
 
     /// Queues `request` durably, first waiting while the queue is full.
-    pub async fn push(&self, request: Vec<u8>) -> Result<(), String> {
+    pub async fn push(&self, request: &[u8]) -> Result<(), String> {
         loop {
             let freed = self.freed.notified();
             if self.pending_bytes() < self.max_bytes {
@@ -99,7 +99,7 @@ impl DiskQueue {
             }
             freed.await;
         }
-        let lsn = self.wal.append(&request).map_err(|e| e.to_string())?;
+        let lsn = self.wal.append(request).map_err(|e| e.to_string())?;
         self.pending_bytes.fetch_add(argus_wal::segment::frame_len(request.len()) as u64, Ordering::AcqRel);
         let wal = &self.wal;
         tokio::task::block_in_place(|| wal.wait_durable(lsn)).map_err(|e| e.to_string())?;
@@ -220,7 +220,7 @@ mod tests {
         runtime().block_on(async {
             let queue = DiskQueue::open(dir.path(), 1 << 30).unwrap();
             for i in 0..5u8 {
-                queue.push(vec![i; 100]).await.unwrap();
+                queue.push(&[i; 100]).await.unwrap();
             }
             let (first, after_first) = queue.next(queue.cursor()).await;
             assert_eq!(first, vec![0; 100]);
@@ -247,12 +247,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         runtime().block_on(async {
             let queue = std::sync::Arc::new(DiskQueue::open(dir.path(), 250).unwrap());
-            queue.push(vec![1; 100]).await.unwrap();
-            queue.push(vec![2; 100]).await.unwrap();
-            queue.push(vec![3; 100]).await.unwrap();
+            queue.push(&[1; 100]).await.unwrap();
+            queue.push(&[2; 100]).await.unwrap();
+            queue.push(&[3; 100]).await.unwrap();
             let writer = {
                 let queue = queue.clone();
-                tokio::spawn(async move { queue.push(vec![4; 100]).await })
+                tokio::spawn(async move { queue.push(&[4; 100]).await })
             };
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             assert!(!writer.is_finished(), "the queue is over its size: the writer waits");
@@ -269,7 +269,7 @@ mod tests {
             // 1 MiB segments: 3 requests of 400 KiB span two segments.
             let queue = DiskQueue::open(dir.path(), 8 << 20).unwrap();
             for i in 0..3u8 {
-                queue.push(vec![i; 400 << 10]).await.unwrap();
+                queue.push(&vec![i; 400 << 10]).await.unwrap();
             }
             let mut at = queue.cursor();
             for i in 0..3u8 {

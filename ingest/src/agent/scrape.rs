@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use argus_model::{Label, Labels, METRIC_NAME, Sample, SeriesSamples, stale_nan};
+use argus_model::{Label, Labels, METRIC_NAME, PrehashedState, Sample, SeriesSamples, stale_nan};
 
 use super::config::{AgentConfig, ScrapeConfig};
 use super::relabel::{RelabelRule, relabel};
@@ -116,7 +116,7 @@ pub type ScrapeBody = Result<(String, Option<String>), String>;
 /// Keeping the body rather than the label sets costs a tenth of the memory.
 #[derive(Debug, Default)]
 pub struct TargetState {
-    last_hashes: HashSet<u64>,
+    last_hashes: HashSet<u64, PrehashedState>,
     last_body: Option<(String, Option<String>)>,
     /// The target's label strings, shared from one scrape to the next.
     strings: exposition::Interner,
@@ -180,7 +180,7 @@ struct Scraped {
     /// With the target's labels and metric relabeling applied, each series once.
     series: Vec<SeriesSamples>,
     /// Their label sets' hashes.
-    hashes: HashSet<u64>,
+    hashes: HashSet<u64, PrehashedState>,
     samples_in_body: usize,
 }
 
@@ -195,10 +195,13 @@ fn series_of(
     let parsed = exposition::parse_interned(text, Format::of_content_type(content_type), strings)
         .map_err(|e| e.to_string())?;
     let scraped = parsed.len();
-    let mut seen = HashSet::with_capacity(parsed.len());
+    let mut seen = HashSet::with_capacity_and_hasher(parsed.len(), PrehashedState::default());
     let mut series = Vec::with_capacity(parsed.len());
+    let mut buffer = Vec::new();
     for sample in parsed {
-        let Some(attached) = attach_target_labels(&sample.labels, &target.labels, target.honor_labels) else {
+        let Some(attached) =
+            attach_target_labels(&sample.labels, &target.labels, target.honor_labels, &mut buffer)
+        else {
             continue;
         };
         let labels = if target.metric_relabel.is_empty() {
@@ -219,8 +222,34 @@ fn series_of(
 
 /// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
 /// `honor_labels`, else it moves to `exported_<name>` (more `exported_` prefixes while that is
-/// taken too, as Prometheus does). The strings are shared, not copied.
-fn attach_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Option<Labels> {
+/// taken too, as Prometheus does). The strings are shared, not copied; `buffer` is scratch
+/// space kept from one series to the next.
+fn attach_target_labels(
+    scraped: &Labels,
+    target: &Labels,
+    honor_labels: bool,
+    buffer: &mut Vec<Label>,
+) -> Option<Labels> {
+    // Both sets are sorted by name: merge them, and leave clashes (rare) to the general case.
+    buffer.clear();
+    let (mut scraped_labels, mut target_labels) = (scraped.iter().peekable(), target.iter().peekable());
+    loop {
+        let next = match (scraped_labels.peek(), target_labels.peek()) {
+            (Some(s), Some(t)) if s.name == t.name => {
+                return attach_clashing_labels(scraped, target, honor_labels);
+            }
+            (Some(s), Some(t)) if s.name < t.name => scraped_labels.next(),
+            (_, Some(_)) => target_labels.next(),
+            (Some(_), None) => scraped_labels.next(),
+            (None, None) => break,
+        };
+        buffer.extend(next.cloned());
+    }
+    Labels::drain_from(buffer).ok()
+}
+
+/// [`attach_target_labels`] when both sets have a label of the same name.
+fn attach_clashing_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Option<Labels> {
     let mut labels: Vec<Label> = scraped.iter().cloned().collect();
     for label in target.iter() {
         match labels.iter().position(|l| l.name == label.name) {

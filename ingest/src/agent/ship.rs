@@ -32,6 +32,7 @@ pub async fn batch(
     queue: Arc<DiskQueue>,
 ) {
     let mut batch: Vec<SeriesSamples> = Vec::new();
+    let mut encoder = RequestEncoder::default();
     let mut samples = 0;
     let mut deadline = Instant::now() + output.batch_send_deadline.0;
     loop {
@@ -47,7 +48,7 @@ pub async fn batch(
                 }
                 None => {
                     if !batch.is_empty() {
-                        enqueue(&queue, std::mem::take(&mut batch)).await;
+                        enqueue(&queue, &mut encoder, &batch).await;
                     }
                     return;
                 }
@@ -55,14 +56,15 @@ pub async fn batch(
             _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => true,
         };
         if flush {
-            enqueue(&queue, std::mem::take(&mut batch)).await;
+            enqueue(&queue, &mut encoder, &batch).await;
+            batch.clear();
             samples = 0;
         }
     }
 }
 
-async fn enqueue(queue: &DiskQueue, batch: Vec<SeriesSamples>) {
-    if let Err(error) = queue.push(encode(batch)).await {
+async fn enqueue(queue: &DiskQueue, encoder: &mut RequestEncoder, batch: &[SeriesSamples]) {
+    if let Err(error) = queue.push(encoder.encode(batch)).await {
         tracing::error!(%error, "cannot write to the output queue; the batch is lost");
     }
 }
@@ -169,33 +171,53 @@ fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(factor)
 }
 
-/// The snappy-compressed `WriteRequest` of a batch, written field by field from the label
-/// strings (building prost's structs would copy every name and value first).
-pub fn encode(batch: Vec<SeriesSamples>) -> Vec<u8> {
-    let mut request = Vec::with_capacity(batch.len() * 128);
-    for series in &batch {
-        let labels_len: usize = series.labels.iter().map(|l| message_len(label_len(&l.name, &l.value))).sum();
-        let samples_len: usize = series.samples.iter().map(|s| message_len(sample_len(s.t))).sum();
-        put_key(&mut request, 1, LENGTH_DELIMITED);
-        put_varint(&mut request, (labels_len + samples_len) as u64);
-        for label in series.labels.iter() {
-            put_key(&mut request, 1, LENGTH_DELIMITED);
-            put_varint(&mut request, label_len(&label.name, &label.value) as u64);
-            put_string(&mut request, 1, &label.name);
-            put_string(&mut request, 2, &label.value);
-        }
-        for sample in &series.samples {
-            put_key(&mut request, 2, LENGTH_DELIMITED);
-            put_varint(&mut request, sample_len(sample.t) as u64);
-            put_key(&mut request, 1, FIXED64);
-            request.extend_from_slice(&sample.v.to_le_bytes());
-            if sample.t != 0 {
-                put_key(&mut request, 2, VARINT);
-                put_varint(&mut request, sample.t as u64);
+/// Encodes batches into snappy-compressed `WriteRequest`s, reusing its buffers from one batch
+/// to the next: fresh buffers the size of a batch cost page faults and zeroing every time.
+pub struct RequestEncoder {
+    request: Vec<u8>,
+    compressed: Vec<u8>,
+    snappy: snap::raw::Encoder,
+}
+
+impl Default for RequestEncoder {
+    fn default() -> Self {
+        Self { request: Vec::new(), compressed: Vec::new(), snappy: snap::raw::Encoder::new() }
+    }
+}
+
+impl RequestEncoder {
+    /// The request for `batch`, written field by field from the label strings (building
+    /// prost's structs would copy every name and value first).
+    pub fn encode(&mut self, batch: &[SeriesSamples]) -> &[u8] {
+        let request = &mut self.request;
+        request.clear();
+        for series in batch {
+            let labels_len: usize =
+                series.labels.iter().map(|l| message_len(label_len(&l.name, &l.value))).sum();
+            let samples_len: usize = series.samples.iter().map(|s| message_len(sample_len(s.t))).sum();
+            put_key(request, 1, LENGTH_DELIMITED);
+            put_varint(request, (labels_len + samples_len) as u64);
+            for label in series.labels.iter() {
+                put_key(request, 1, LENGTH_DELIMITED);
+                put_varint(request, label_len(&label.name, &label.value) as u64);
+                put_string(request, 1, &label.name);
+                put_string(request, 2, &label.value);
+            }
+            for sample in &series.samples {
+                put_key(request, 2, LENGTH_DELIMITED);
+                put_varint(request, sample_len(sample.t) as u64);
+                put_key(request, 1, FIXED64);
+                request.extend_from_slice(&sample.v.to_le_bytes());
+                if sample.t != 0 {
+                    put_key(request, 2, VARINT);
+                    put_varint(request, sample.t as u64);
+                }
             }
         }
+        self.compressed.resize(snap::raw::max_compress_len(request.len()), 0);
+        let len = self.snappy.compress(request, &mut self.compressed).expect("snappy compresses any input");
+        &self.compressed[..len]
     }
-    snap::raw::Encoder::new().compress_vec(&request).expect("snappy compresses any input")
 }
 
 const VARINT: u64 = 0;
@@ -360,14 +382,16 @@ mod tests {
                 .collect(),
             metadata: Vec::new(),
         };
-        let raw = snap::raw::Decoder::new().decompress_vec(&encode(series)).unwrap();
+        let raw =
+            snap::raw::Decoder::new().decompress_vec(RequestEncoder::default().encode(&series)).unwrap();
         assert_eq!(raw, expected.encode_to_vec());
     }
 
     #[test]
     fn batches_encode_as_remote_write() {
         let labels = argus_model::Labels::from_pairs([("__name__", "up"), ("job", "a")]).unwrap();
-        let body = encode(vec![SeriesSamples { labels, samples: vec![argus_model::Sample::new(5, 1.0)] }]);
+        let series = [SeriesSamples { labels, samples: vec![argus_model::Sample::new(5, 1.0)] }];
+        let body = RequestEncoder::default().encode(&series).to_vec();
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let request = WriteRequest::decode(raw.as_slice()).unwrap();
         assert_eq!(request.timeseries[0].labels[1].value, "a");
