@@ -1,9 +1,9 @@
 //! Fuzzes the exposition parser (`argus_ingest::exposition`, Prometheus text and OpenMetrics)
-//! with arbitrary bytes: it must never panic, and its two entry points must agree. It is not a
+//! with arbitrary bytes: it must never panic, and its entry points must agree. It is not a
 //! test of what the parser accepts; the unit and property tests beside the parser cover that.
 #![no_main]
 
-use argus_ingest::exposition::{Format, parse, parse_as, samples};
+use argus_ingest::exposition::{Format, SampleLines, parse, parse_as, samples};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,6 +28,23 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert_eq!(Some(&e), first_error),
     }
+    // The borrowed reading gives the same samples and errors as the owned one.
+    let mut lines = SampleLines::new(text, Format::Prometheus);
+    let mut labels = Vec::new();
+    for owned in &lazily {
+        let borrowed = lines.next_into(&mut labels).expect("as many items");
+        match (owned, borrowed) {
+            (Ok(sample), Ok((value, timestamp))) => {
+                assert_eq!(sample.timestamp, timestamp);
+                assert_eq!(sample.value.to_bits(), value.to_bits());
+                let pairs = labels.iter().map(|(name, value)| (*name, &**value));
+                assert!(sample.labels.iter().map(|l| (&*l.name, &*l.value)).eq(pairs));
+            }
+            (Err(owned), Err(borrowed)) => assert_eq!(*owned, borrowed),
+            (owned, borrowed) => panic!("{owned:?} but {borrowed:?}"),
+        }
+    }
+    assert!(lines.next_into(&mut labels).is_none());
     // The OpenMetrics reading of the same text must not panic either.
     let _ = parse_as(text, Format::OpenMetrics);
 });

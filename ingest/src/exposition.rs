@@ -35,8 +35,9 @@
 //! `f64` (Go reports it as out of range). Timestamps are signed 64-bit integer milliseconds.
 
 use argus_model::labels::{is_valid_label_name, is_valid_metric_name};
+use std::borrow::Cow;
+
 use argus_model::{Label, Labels, LabelsError, METRIC_NAME, Sample, Timestamp};
-use xxhash_rust::xxh3::Xxh3Builder;
 
 /// One sample line of an exposition.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,47 +156,9 @@ pub fn parse_as(text: &str, format: Format) -> Result<Vec<ParsedSample>, ParseEr
     samples_as(text, format).collect()
 }
 
-/// As [`parse_as`], taking label names and values from `strings`: a scraper parses the same
-/// names and values scrape after scrape, and shares one string for each instead of allocating
-/// them for every sample.
-pub fn parse_interned<'a>(
-    text: &'a str,
-    format: Format,
-    strings: &'a mut Interner,
-) -> Result<Vec<ParsedSample>, ParseError> {
-    Samples { strings: Some(strings), ..samples_as(text, format) }.collect()
-}
-
-/// Strings shared between parses ([`parse_interned`]); forgets everything past a bound so a
-/// target with ever-new label values cannot grow it without end.
-#[derive(Debug, Default)]
-pub struct Interner {
-    strings: std::collections::HashSet<std::sync::Arc<str>, Xxh3Builder>,
-}
-
-impl Interner {
-    const MAX_STRINGS: usize = 100_000;
-
-    fn get(&mut self, text: &str) -> std::sync::Arc<str> {
-        if let Some(shared) = self.strings.get(text) {
-            return shared.clone();
-        }
-        if self.strings.len() >= Self::MAX_STRINGS {
-            self.strings.clear();
-        }
-        let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
-        self.strings.insert(shared.clone());
-        shared
-    }
-}
-
-/// `text` as a shared string, from `strings` when there is one.
-fn shared(strings: &mut Option<&mut Interner>, text: &str) -> std::sync::Arc<str> {
-    match strings {
-        Some(interner) => interner.get(text),
-        None => std::sync::Arc::from(text),
-    }
-}
+/// A label as a sample line spells it: the name borrowed from the text, the value too unless
+/// escapes had to be undone.
+pub type TextLabel<'a> = (&'a str, Cow<'a, str>);
 
 /// The samples of a Prometheus-format exposition, one item per sample line, in input order. A
 /// bad line yields an `Err` and iteration continues with the next line.
@@ -206,13 +169,39 @@ pub fn samples(text: &str) -> Samples<'_> {
 /// As [`samples`], for an exposition in `format`. For OpenMetrics, a missing `# EOF` is an
 /// `Err` after the last line.
 pub fn samples_as(text: &str, format: Format) -> Samples<'_> {
-    let lines = text.strip_suffix('\n').unwrap_or(text).split('\n').enumerate();
-    Samples { lines, format, created_family: None, eof: false, done: false, lines_read: 0, strings: None }
+    Samples { lines: SampleLines::new(text, format), labels: Vec::new() }
 }
 
 /// Iterator returned by [`samples`].
 #[derive(Debug)]
 pub struct Samples<'a> {
+    lines: SampleLines<'a>,
+    labels: Vec<TextLabel<'a>>,
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Result<ParsedSample, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (value, timestamp) = match self.lines.next_into(&mut self.labels)? {
+            Ok(sample) => sample,
+            Err(error) => return Some(Err(error)),
+        };
+        let labels = self.labels.iter().map(|(name, value)| Label::new(*name, &**value)).collect();
+        Some(match Labels::new(labels) {
+            Ok(labels) => Ok(ParsedSample { labels, value, timestamp }),
+            Err(error) => {
+                Err(ParseError { line: self.lines.lines_read, reason: ParseErrorReason::LabelSet(error) })
+            }
+        })
+    }
+}
+
+/// The sample lines of an exposition read one at a time into the caller's label buffer, for
+/// callers that want the labels without copying them (a scraper encodes them straight into
+/// its request). [`Samples`] is this with owned label sets.
+#[derive(Debug)]
+pub struct SampleLines<'a> {
     lines: std::iter::Enumerate<std::str::Split<'a, char>>,
     format: Format,
     /// OpenMetrics: the `_created` name of the current family when its samples of that name
@@ -222,13 +211,22 @@ pub struct Samples<'a> {
     eof: bool,
     done: bool,
     lines_read: usize,
-    strings: Option<&'a mut Interner>,
 }
 
-impl Iterator for Samples<'_> {
-    type Item = Result<ParsedSample, ParseError>;
+impl<'a> SampleLines<'a> {
+    pub fn new(text: &'a str, format: Format) -> Self {
+        let lines = text.strip_suffix('\n').unwrap_or(text).split('\n').enumerate();
+        Self { lines, format, created_family: None, eof: false, done: false, lines_read: 0 }
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Reads the next sample: its labels replace the content of `labels` (sorted by name with
+    /// unique names, `__name__` among them, no empty values) and its value and timestamp are
+    /// returned; `None` after the last line. A bad line is an `Err`, and the next call goes
+    /// on with the line after it.
+    pub fn next_into(
+        &mut self,
+        labels: &mut Vec<TextLabel<'a>>,
+    ) -> Option<Result<(f64, Option<Timestamp>), ParseError>> {
         if self.done {
             return None;
         }
@@ -236,8 +234,8 @@ impl Iterator for Samples<'_> {
             self.lines_read = index + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let parsed = match self.format {
-                Format::Prometheus => parse_line(line, &mut self.strings),
-                Format::OpenMetrics => self.parse_open_metrics_line(line),
+                Format::Prometheus => parse_line(line, labels),
+                Format::OpenMetrics => self.parse_open_metrics_line(line, labels),
             };
             match parsed {
                 Ok(None) => continue,
@@ -249,10 +247,12 @@ impl Iterator for Samples<'_> {
         (self.format == Format::OpenMetrics && !self.eof)
             .then(|| Err(ParseError { line: self.lines_read.max(1), reason: ParseErrorReason::MissingEof }))
     }
-}
 
-impl Samples<'_> {
-    fn parse_open_metrics_line(&mut self, line: &str) -> Result<Option<ParsedSample>, ParseErrorReason> {
+    fn parse_open_metrics_line(
+        &mut self,
+        line: &'a str,
+        labels: &mut Vec<TextLabel<'a>>,
+    ) -> Result<Option<(f64, Option<Timestamp>)>, ParseErrorReason> {
         if self.eof {
             return Err(ParseErrorReason::AfterEof);
         }
@@ -272,18 +272,19 @@ impl Samples<'_> {
             }
             return Ok(None);
         }
-        let sample = parse_sample(line, Format::OpenMetrics, &mut self.strings)?;
-        let created = self.created_family.as_deref().is_some_and(|c| sample.labels.metric_name() == Some(c));
+        let sample = parse_sample(line, Format::OpenMetrics, labels)?;
+        let name = labels.iter().find(|(name, _)| *name == METRIC_NAME).map(|(_, value)| &**value);
+        let created = self.created_family.is_some() && self.created_family.as_deref() == name;
         Ok((!created).then_some(sample))
     }
 }
 
-/// Parses one Prometheus-format line without its terminator: `Ok(None)` for blank and comment
-/// lines.
-fn parse_line(
-    line: &str,
-    strings: &mut Option<&mut Interner>,
-) -> Result<Option<ParsedSample>, ParseErrorReason> {
+/// Parses one Prometheus-format line without its terminator into `labels` and the value and
+/// timestamp: `Ok(None)` for blank and comment lines.
+fn parse_line<'a>(
+    line: &'a str,
+    labels: &mut Vec<TextLabel<'a>>,
+) -> Result<Option<(f64, Option<Timestamp>)>, ParseErrorReason> {
     let line = line.trim_matches(is_blank_char);
     if line.is_empty() {
         return Ok(None);
@@ -292,7 +293,7 @@ fn parse_line(
         check_comment(comment, Format::Prometheus)?;
         return Ok(None);
     }
-    parse_sample(line, Format::Prometheus, strings).map(Some)
+    parse_sample(line, Format::Prometheus, labels).map(Some)
 }
 
 fn is_blank(b: u8) -> bool {
@@ -367,11 +368,11 @@ fn split_token(s: &str) -> (&str, &str) {
 }
 
 /// Parses a sample line already trimmed of blanks at both ends.
-fn parse_sample(
-    line: &str,
+fn parse_sample<'a>(
+    line: &'a str,
     format: Format,
-    strings: &mut Option<&mut Interner>,
-) -> Result<ParsedSample, ParseErrorReason> {
+    labels: &mut Vec<TextLabel<'a>>,
+) -> Result<(f64, Option<Timestamp>), ParseErrorReason> {
     let mut cursor = Cursor::new(line);
     // Take the whole token up to a blank or brace, so `a-b 1` is reported as the bad name
     // `a-b` rather than as a bad value after `a`.
@@ -382,10 +383,11 @@ fn parse_sample(
     if !is_valid_metric_name(name) {
         return Err(ParseErrorReason::InvalidMetricName(excerpt(name)));
     }
-    let mut labels = vec![Label { name: shared(strings, METRIC_NAME), value: shared(strings, name) }];
+    labels.clear();
+    labels.push((METRIC_NAME, Cow::Borrowed(name)));
     cursor.skip_blanks();
     if cursor.eat(b'{') {
-        parse_labels(&mut cursor, &mut labels, strings)?;
+        parse_labels(&mut cursor, labels)?;
         cursor.skip_blanks();
     }
 
@@ -415,14 +417,14 @@ fn parse_sample(
         (_, rest) => return Err(ParseErrorReason::TrailingText(excerpt(rest))),
     }
 
-    Ok(ParsedSample { labels: label_set(labels)?, value, timestamp })
+    check_label_set(labels)?;
+    Ok((value, timestamp))
 }
 
 /// Parses the labels after `{` up to and including the closing `}`, appending them to `labels`.
-fn parse_labels(
-    cursor: &mut Cursor<'_>,
-    labels: &mut Vec<Label>,
-    strings: &mut Option<&mut Interner>,
+fn parse_labels<'a>(
+    cursor: &mut Cursor<'a>,
+    labels: &mut Vec<TextLabel<'a>>,
 ) -> Result<(), ParseErrorReason> {
     loop {
         cursor.skip_blanks();
@@ -454,7 +456,7 @@ fn parse_labels(
         let Some(value) = cursor.label_value() else {
             return Err(ParseErrorReason::UnterminatedLabelValue(excerpt(name)));
         };
-        labels.push(Label { name: shared(strings, name), value: shared(strings, &value) });
+        labels.push((name, value));
         cursor.skip_blanks();
         if cursor.eat(b',') {
             continue;
@@ -470,15 +472,16 @@ fn parse_labels(
     }
 }
 
-/// Turns the parsed labels into a [`Labels`], refusing repeated names first: `Labels::new`
-/// drops empty values before it looks for duplicates, which would let `{a="",a="x"}` through.
-fn label_set(mut labels: Vec<Label>) -> Result<Labels, ParseErrorReason> {
-    // Sorting here also spares `Labels::new` its own sort.
-    labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(ParseErrorReason::DuplicateLabel(excerpt(&pair[0].name)));
+/// Makes the parsed labels a valid label set in place: sorted by name, repeated names refused
+/// (before empty values are dropped, or `{a="",a="x"}` would get through), empty values dropped
+/// as Prometheus drops them.
+fn check_label_set(labels: &mut Vec<TextLabel<'_>>) -> Result<(), ParseErrorReason> {
+    labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(pair) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(ParseErrorReason::DuplicateLabel(excerpt(pair[0].0)));
     }
-    Labels::new(labels).map_err(ParseErrorReason::LabelSet)
+    labels.retain(|(_, value)| !value.is_empty());
+    Ok(())
 }
 
 /// Parses a sample value the way Prometheus does (Go's `ParseFloat`, minus `p` and `_`).
@@ -575,7 +578,7 @@ fn check_exemplar(exemplar: &str) -> Result<(), ParseErrorReason> {
         return Err(invalid());
     }
     let mut labels = Vec::new();
-    parse_labels(&mut cursor, &mut labels, &mut None).map_err(|_| invalid())?;
+    parse_labels(&mut cursor, &mut labels).map_err(|_| invalid())?;
     cursor.skip_blanks();
     parse_value(cursor.take_until(is_blank)).map_err(|_| invalid())?;
     cursor.skip_blanks();
@@ -1239,16 +1242,20 @@ rpc_seconds_count 144320
     }
 
     #[test]
-    fn interned_parses_share_label_strings_and_agree_with_plain_ones() {
-        let text = "a{job=\"x\",path=\"esc\\\"aped\"} 1\na{job=\"x\",path=\"y\"} 2\n";
-        let mut strings = Interner::default();
-        let first = parse_interned(text, Format::Prometheus, &mut strings).unwrap();
-        let second = parse_interned(text, Format::Prometheus, &mut strings).unwrap();
-        assert_eq!(first, parse(text).unwrap());
-        let job = |samples: &[ParsedSample], i: usize| {
-            samples[i].labels.iter().find(|l| &*l.name == "job").unwrap().value.clone()
-        };
-        assert!(std::sync::Arc::ptr_eq(&job(&first, 0), &job(&second, 1)), "one string for every job=\"x\"");
+    fn sample_lines_borrow_the_text_and_agree_with_owned_samples() {
+        let text = "a{job=\"x\",path=\"esc\\\"aped\",empty=\"\"} 1 5\nbad{ 1\nb 2\n";
+        let mut lines = SampleLines::new(text, Format::Prometheus);
+        let mut labels = Vec::new();
+        assert_eq!(lines.next_into(&mut labels).unwrap().unwrap(), (1.0, Some(5)));
+        let owned = samples(text).next().unwrap().unwrap();
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (*n, &**v)).collect();
+        let owned_pairs: Vec<(&str, &str)> = owned.labels.iter().map(|l| (&*l.name, &*l.value)).collect();
+        assert_eq!(pairs, owned_pairs, "sorted, the empty value dropped");
+        assert!(matches!(labels[1], ("job", Cow::Borrowed("x"))), "a plain value borrows the text");
+        assert!(matches!(&labels[2], ("path", Cow::Owned(v)) if v == "esc\"aped"), "escapes undone");
+        assert_eq!(lines.next_into(&mut labels).unwrap().unwrap_err().line, 2, "a bad line is an error");
+        assert_eq!(lines.next_into(&mut labels).unwrap().unwrap(), (2.0, None), "and reading goes on");
+        assert!(lines.next_into(&mut labels).is_none());
     }
 
     #[test]

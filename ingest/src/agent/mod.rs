@@ -28,11 +28,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_model::SeriesSamples;
 use argus_model::metrics::{MetricKind, TextEncoder};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use ship::EncodedSeries;
 use tokio::sync::mpsc;
 
 pub use config::AgentConfig;
@@ -137,7 +137,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
 async fn scrape_loop(
     target: Target,
     client: reqwest::Client,
-    channels: Vec<mpsc::Sender<Vec<SeriesSamples>>>,
+    channels: Vec<mpsc::Sender<EncodedSeries>>,
     metrics: Arc<AgentMetrics>,
 ) {
     let offset = spread_offset(&target.url, target.interval);
@@ -154,7 +154,7 @@ async fn scrape_loop(
             metrics.scrape_errors.fetch_add(1, Ordering::Relaxed);
         }
         let series = process_scrape(&target, &mut state, body, time, started.elapsed());
-        metrics.samples_scraped.fetch_add(series.len() as u64, Ordering::Relaxed);
+        metrics.samples_scraped.fetch_add(series.samples() as u64, Ordering::Relaxed);
         let Some((last, others)) = channels.split_last() else { continue };
         for channel in others {
             if channel.send(series.clone()).await.is_err() {

@@ -7,11 +7,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use argus_model::{Label, Labels, METRIC_NAME, PrehashedState, Sample, SeriesSamples, stale_nan};
+use argus_model::labels::hash_label_pairs;
+use argus_model::{Label, Labels, METRIC_NAME, PrehashedState, Sample, stale_nan};
 
 use super::config::{AgentConfig, ScrapeConfig};
 use super::relabel::{RelabelRule, relabel};
-use crate::exposition::{self, Format};
+use super::ship::EncodedSeries;
+use crate::exposition::{self, Format, TextLabel};
 
 /// The URL prefix of the host input: `host:/proc` is "read this machine's `/proc`"
 /// ([`super::host`]).
@@ -118,8 +120,6 @@ pub type ScrapeBody = Result<(String, Option<String>), String>;
 pub struct TargetState {
     last_hashes: HashSet<u64, PrehashedState>,
     last_body: Option<(String, Option<String>)>,
-    /// The target's label strings, shared from one scrape to the next.
-    strings: exposition::Interner,
 }
 
 /// Turns one scrape into the samples to send, at `time` (ms): the scraped series (or none when
@@ -131,10 +131,10 @@ pub fn process_scrape(
     body: ScrapeBody,
     time: i64,
     took: Duration,
-) -> Vec<SeriesSamples> {
+) -> EncodedSeries {
     let (scrape, kept_body) = match body {
         Ok((text, content_type)) => {
-            match series_of(target, &mut state.strings, &text, content_type.as_deref(), time) {
+            match series_of(target, &text, content_type.as_deref(), Sampled::AsScraped(time)) {
                 Ok(scrape) => (scrape, Some((text, content_type))),
                 Err(error) => {
                     tracing::debug!(target = %target.url, %error, "scrape body does not parse");
@@ -149,15 +149,13 @@ pub fn process_scrape(
     };
     let Scraped { series: mut out, hashes: current, samples_in_body: scraped } = scrape;
     let up = kept_body.is_some();
-    let post_relabel = out.len();
+    let post_relabel = out.samples();
     if !state.last_hashes.is_subset(&current)
         && let Some((text, content_type)) = &state.last_body
-        && let Ok(previous) = series_of(target, &mut state.strings, text, content_type.as_deref(), time)
+        && let Ok(gone) =
+            series_of(target, text, content_type.as_deref(), Sampled::StaleUnlessIn(&current, time))
     {
-        let gone = previous.series.into_iter().filter(|s| !current.contains(&s.labels.stable_hash()));
-        out.extend(
-            gone.map(|s| SeriesSamples { labels: s.labels, samples: vec![Sample::new(time, stale_nan())] }),
-        );
+        out.append(&gone.series);
     }
     state.last_hashes = current;
     state.last_body = kept_body;
@@ -169,108 +167,143 @@ pub fn process_scrape(
     ];
     for (name, value) in synthesized {
         let labels = target.labels.with(METRIC_NAME, name);
-        out.push(SeriesSamples { labels, samples: vec![Sample::new(time, value)] });
+        out.push(labels.iter().map(|l| (&*l.name, &*l.value)), &[Sample::new(time, value)]);
     }
     out
+}
+
+/// Which sample a series of a scraped body gets.
+#[derive(Clone, Copy)]
+enum Sampled<'a> {
+    /// The one on its line, stamped at this time when the line has none.
+    AsScraped(i64),
+    /// A staleness marker at this time, for the series whose hash is not in the set; the
+    /// others are left out.
+    StaleUnlessIn(&'a HashSet<u64, PrehashedState>, i64),
 }
 
 /// What a scraped body holds for the target.
 #[derive(Default)]
 struct Scraped {
     /// With the target's labels and metric relabeling applied, each series once.
-    series: Vec<SeriesSamples>,
+    series: EncodedSeries,
     /// Their label sets' hashes.
     hashes: HashSet<u64, PrehashedState>,
     samples_in_body: usize,
 }
 
-/// The series of a scraped body with the target's labels and metric relabeling applied.
+/// The series of a scraped body with the target's labels and metric relabeling applied,
+/// encoded straight from the body's text. A series repeated in one exposition keeps its first
+/// sample, as Prometheus does.
 fn series_of(
     target: &Target,
-    strings: &mut exposition::Interner,
     text: &str,
     content_type: Option<&str>,
-    time: i64,
+    sampled: Sampled<'_>,
 ) -> Result<Scraped, String> {
-    let parsed = exposition::parse_interned(text, Format::of_content_type(content_type), strings)
-        .map_err(|e| e.to_string())?;
-    let scraped = parsed.len();
-    let mut seen = HashSet::with_capacity_and_hasher(parsed.len(), PrehashedState::default());
-    let mut series = Vec::with_capacity(parsed.len());
-    let mut buffer = Vec::new();
-    for sample in parsed {
-        let Some(attached) =
-            attach_target_labels(&sample.labels, &target.labels, target.honor_labels, &mut buffer)
-        else {
-            continue;
-        };
-        let labels = if target.metric_relabel.is_empty() {
-            attached
+    let mut lines = exposition::SampleLines::new(text, Format::of_content_type(content_type));
+    let mut scraped = Scraped::default();
+    let target_labels = target.labels.iter().as_slice();
+    let mut labels = Vec::new();
+    while let Some(line) = lines.next_into(&mut labels) {
+        let (value, timestamp) = line.map_err(|e| e.to_string())?;
+        scraped.samples_in_body += 1;
+        let clash =
+            target_labels.iter().any(|t| labels.binary_search_by(|(name, _)| (*name).cmp(&*t.name)).is_ok());
+        if clash || !target.metric_relabel.is_empty() {
+            let Some(pairs) = relabeled_series(target, &labels) else { continue };
+            scraped.write(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), value, timestamp, sampled);
         } else {
-            let pairs = attached.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
-            let Some(relabeled) = relabel(&target.metric_relabel, pairs) else { continue };
-            let Ok(labels) = Labels::from_pairs(relabeled) else { continue };
-            labels
-        };
-        // A series repeated in one exposition keeps its first sample, as Prometheus does.
-        if seen.insert(labels.stable_hash()) {
-            series.push(SeriesSamples { labels, samples: vec![sample.sample_or(time)] });
+            scraped.write(Merged { scraped: &labels, target: target_labels }, value, timestamp, sampled);
         }
     }
-    Ok(Scraped { series, hashes: seen, samples_in_body: scraped })
+    Ok(scraped)
 }
 
-/// Adds the target's labels to a scraped series: on a clash, the scraped value wins with
-/// `honor_labels`, else it moves to `exported_<name>` (more `exported_` prefixes while that is
-/// taken too, as Prometheus does). The strings are shared, not copied; `buffer` is scratch
-/// space kept from one series to the next.
-fn attach_target_labels(
-    scraped: &Labels,
-    target: &Labels,
-    honor_labels: bool,
-    buffer: &mut Vec<Label>,
-) -> Option<Labels> {
-    // Both sets are sorted by name: merge them, and leave clashes (rare) to the general case.
-    buffer.clear();
-    let (mut scraped_labels, mut target_labels) = (scraped.iter().peekable(), target.iter().peekable());
-    loop {
-        let next = match (scraped_labels.peek(), target_labels.peek()) {
-            (Some(s), Some(t)) if s.name == t.name => {
-                return attach_clashing_labels(scraped, target, honor_labels);
-            }
-            (Some(s), Some(t)) if s.name < t.name => scraped_labels.next(),
-            (_, Some(_)) => target_labels.next(),
-            (Some(_), None) => scraped_labels.next(),
-            (None, None) => break,
+impl Scraped {
+    /// Writes a series, unless a series with the same labels came first or `sampled` leaves it
+    /// out.
+    fn write<'l>(
+        &mut self,
+        labels: impl Iterator<Item = (&'l str, &'l str)> + Clone,
+        value: f64,
+        timestamp: Option<i64>,
+        sampled: Sampled<'_>,
+    ) {
+        let hash = hash_label_pairs(labels.clone());
+        if !self.hashes.insert(hash) {
+            return;
+        }
+        let sample = match sampled {
+            Sampled::AsScraped(time) => Sample::new(timestamp.unwrap_or(time), value),
+            Sampled::StaleUnlessIn(current, _) if current.contains(&hash) => return,
+            Sampled::StaleUnlessIn(_, time) => Sample::new(time, stale_nan()),
         };
-        buffer.extend(next.cloned());
+        self.series.push(labels, &[sample]);
     }
-    Labels::drain_from(buffer).ok()
 }
 
-/// [`attach_target_labels`] when both sets have a label of the same name.
-fn attach_clashing_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Option<Labels> {
-    let mut labels: Vec<Label> = scraped.iter().cloned().collect();
-    for label in target.iter() {
-        match labels.iter().position(|l| l.name == label.name) {
-            Some(_) if honor_labels => {}
-            Some(at) => {
-                let scraped_value = std::mem::replace(&mut labels[at].value, label.value.clone());
+/// A scraped label set and the target's, merged in name order, when no name is in both.
+#[derive(Clone)]
+struct Merged<'s, 't> {
+    scraped: &'s [TextLabel<'t>],
+    target: &'s [Label],
+}
+
+impl<'s> Iterator for Merged<'s, '_> {
+    type Item = (&'s str, &'s str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let take_scraped = match (self.scraped.first(), self.target.first()) {
+            (Some(scraped), Some(target)) => scraped.0 < &*target.name,
+            (scraped, _) => scraped.is_some(),
+        };
+        if take_scraped {
+            let ((name, value), rest) = self.scraped.split_first()?;
+            self.scraped = rest;
+            Some((name, value))
+        } else {
+            let (label, rest) = self.target.split_first()?;
+            self.target = rest;
+            Some((&label.name, &label.value))
+        }
+    }
+}
+
+/// A scraped series with the target's labels added and metric relabeling applied, as owned
+/// pairs in name order; `None` when relabeling drops it. On a clash, the scraped value wins
+/// with `honor_labels`, else it moves to `exported_<name>` (more `exported_` prefixes while
+/// that is taken too, as Prometheus does).
+fn relabeled_series(target: &Target, scraped: &[TextLabel<'_>]) -> Option<BTreeMap<String, String>> {
+    let mut labels: BTreeMap<String, String> =
+        scraped.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+    for label in target.labels.iter() {
+        match labels.get_mut(&*label.name) {
+            Some(_) if target.honor_labels => {}
+            Some(value) => {
+                let scraped_value = std::mem::replace(value, label.value.to_string());
                 let mut name = format!("exported_{}", label.name);
-                while labels.iter().any(|l| *l.name == *name) {
+                while labels.contains_key(&name) {
                     name.insert_str(0, "exported_");
                 }
-                labels.push(Label::new(name, scraped_value));
+                labels.insert(name, scraped_value);
             }
-            None => labels.push(label.clone()),
+            None => {
+                labels.insert(label.name.to_string(), label.value.to_string());
+            }
         }
     }
-    Labels::new(labels).ok()
+    let mut labels =
+        if target.metric_relabel.is_empty() { labels } else { relabel(&target.metric_relabel, labels)? };
+    labels.retain(|_, value| !value.is_empty());
+    Some(labels)
 }
 
 #[cfg(test)]
 mod tests {
-    use argus_model::is_stale_nan;
+    use argus_model::proto::prometheus::WriteRequest;
+    use argus_model::{SeriesSamples, is_stale_nan};
+    use prost::Message;
 
     use super::*;
 
@@ -284,6 +317,28 @@ mod tests {
             "scrape_configs:\n- job_name: node\n  honor_labels: {honor_labels}\n  static_configs: [{{targets: ['h:9100'], labels: {{env: prod}}}}]\n"
         ));
         targets(&config).unwrap().remove(0)
+    }
+
+    /// [`process_scrape`], its output decoded.
+    fn scrape(
+        target: &Target,
+        state: &mut TargetState,
+        body: ScrapeBody,
+        time: i64,
+        took: Duration,
+    ) -> Vec<SeriesSamples> {
+        let encoded = process_scrape(target, state, body, time, took);
+        let request = WriteRequest::decode(encoded.request()).unwrap();
+        let series: Vec<SeriesSamples> = request
+            .timeseries
+            .into_iter()
+            .map(|series| SeriesSamples {
+                labels: Labels::from_pairs(series.labels.into_iter().map(|l| (l.name, l.value))).unwrap(),
+                samples: series.samples.into_iter().map(|s| Sample::new(s.timestamp, s.value)).collect(),
+            })
+            .collect();
+        assert_eq!(encoded.samples(), series.iter().map(|s| s.samples.len()).sum::<usize>());
+        series
     }
 
     fn find<'a>(series: &'a [SeriesSamples], name: &str) -> Vec<&'a SeriesSamples> {
@@ -314,7 +369,7 @@ mod tests {
         let target = target(false);
         let mut state = TargetState::default();
         let body = "a{job=\"inner\"} 1\nb 2 1700000000000\nb 3\n".to_string();
-        let first = process_scrape(&target, &mut state, Ok((body, None)), 1000, Duration::from_millis(20));
+        let first = scrape(&target, &mut state, Ok((body, None)), 1000, Duration::from_millis(20));
         let a = find(&first, "a")[0];
         assert_eq!(a.labels.get("job"), Some("node"));
         assert_eq!(a.labels.get("exported_job"), Some("inner"));
@@ -327,21 +382,13 @@ mod tests {
         assert_eq!(find(&first, "scrape_samples_scraped")[0].samples[0].v, 3.0);
         assert_eq!(find(&first, "scrape_duration_seconds")[0].samples[0].v, 0.02);
 
-        let second =
-            process_scrape(&target, &mut state, Ok(("b 4\n".to_string(), None)), 2000, Duration::ZERO);
+        let second = scrape(&target, &mut state, Ok(("b 4\n".to_string(), None)), 2000, Duration::ZERO);
         let gone = find(&second, "a");
         assert!(is_stale_nan(gone[0].samples[0].v), "a disappeared: a staleness marker");
-        let down =
-            process_scrape(&target, &mut state, Err("connection refused".into()), 3000, Duration::ZERO);
+        let down = scrape(&target, &mut state, Err("connection refused".into()), 3000, Duration::ZERO);
         assert_eq!(find(&down, "up")[0].samples[0].v, 0.0);
         assert!(is_stale_nan(find(&down, "b")[0].samples[0].v), "the target is down: its series go stale");
-        let bad = process_scrape(
-            &target,
-            &mut state,
-            Ok(("not { valid\n".to_string(), None)),
-            4000,
-            Duration::ZERO,
-        );
+        let bad = scrape(&target, &mut state, Ok(("not { valid\n".to_string(), None)), 4000, Duration::ZERO);
         assert_eq!(find(&bad, "up")[0].samples[0].v, 0.0, "an unparsable body is a failed scrape");
     }
 
@@ -349,8 +396,7 @@ mod tests {
     fn clashing_exported_names_get_more_prefixes() {
         let target = target(false);
         let body = "a{job=\"inner\",exported_job=\"older\"} 1\n".to_string();
-        let series =
-            process_scrape(&target, &mut TargetState::default(), Ok((body, None)), 1, Duration::ZERO);
+        let series = scrape(&target, &mut TargetState::default(), Ok((body, None)), 1, Duration::ZERO);
         let a = find(&series, "a")[0];
         assert_eq!(a.labels.get("job"), Some("node"));
         assert_eq!(a.labels.get("exported_job"), Some("older"));
@@ -360,7 +406,7 @@ mod tests {
     #[test]
     fn honor_labels_keeps_the_scraped_values() {
         let target = target(true);
-        let series = process_scrape(
+        let series = scrape(
             &target,
             &mut TargetState::default(),
             Ok(("a{job=\"inner\"} 1\n".into(), None)),

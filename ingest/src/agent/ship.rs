@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use argus_model::SeriesSamples;
+use argus_model::Sample;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -26,14 +26,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Batches what arrives on `input` into `queue` until `input` closes (the last partial batch
 /// included).
-pub async fn batch(
-    output: OutputConfig,
-    mut input: mpsc::Receiver<Vec<SeriesSamples>>,
-    queue: Arc<DiskQueue>,
-) {
-    let mut batch: Vec<SeriesSamples> = Vec::new();
-    let mut encoder = RequestEncoder::default();
-    let mut samples = 0;
+pub async fn batch(output: OutputConfig, mut input: mpsc::Receiver<EncodedSeries>, queue: Arc<DiskQueue>) {
+    let mut batch = EncodedSeries::default();
+    let mut compressor = Compressor::default();
     let mut deadline = Instant::now() + output.batch_send_deadline.0;
     loop {
         let flush = tokio::select! {
@@ -42,13 +37,12 @@ pub async fn batch(
                     if batch.is_empty() {
                         deadline = Instant::now() + output.batch_send_deadline.0;
                     }
-                    samples += series.iter().map(|s| s.samples.len()).sum::<usize>();
-                    batch.extend(series);
-                    samples >= output.max_samples_per_send
+                    batch.append(&series);
+                    batch.samples() >= output.max_samples_per_send
                 }
                 None => {
                     if !batch.is_empty() {
-                        enqueue(&queue, &mut encoder, &batch).await;
+                        enqueue(&queue, &mut compressor, &batch).await;
                     }
                     return;
                 }
@@ -56,15 +50,14 @@ pub async fn batch(
             _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => true,
         };
         if flush {
-            enqueue(&queue, &mut encoder, &batch).await;
+            enqueue(&queue, &mut compressor, &batch).await;
             batch.clear();
-            samples = 0;
         }
     }
 }
 
-async fn enqueue(queue: &DiskQueue, encoder: &mut RequestEncoder, batch: &[SeriesSamples]) {
-    if let Err(error) = queue.push(encoder.encode(batch)).await {
+async fn enqueue(queue: &DiskQueue, compressor: &mut Compressor, batch: &EncodedSeries) {
+    if let Err(error) = queue.push(compressor.compress(batch.request())).await {
         tracing::error!(%error, "cannot write to the output queue; the batch is lost");
     }
 }
@@ -171,49 +164,84 @@ fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(factor)
 }
 
-/// Encodes batches into snappy-compressed `WriteRequest`s, reusing its buffers from one batch
-/// to the next: fresh buffers the size of a batch cost page faults and zeroing every time.
-pub struct RequestEncoder {
-    request: Vec<u8>,
+/// The `TimeSeries` messages of a remote-write `WriteRequest`, written one after another, and
+/// how many samples they hold. A `WriteRequest` is nothing but its series, so a scrape writes
+/// its series once and batches are made by appending scrapes. Labels are written straight
+/// from their strings, which must come sorted by name with unique names and no empty value.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedSeries {
+    bytes: Vec<u8>,
+    samples: usize,
+}
+
+impl EncodedSeries {
+    /// Writes one series.
+    pub fn push<'l>(&mut self, labels: impl Iterator<Item = (&'l str, &'l str)> + Clone, samples: &[Sample]) {
+        let out = &mut self.bytes;
+        let labels_len: usize = labels.clone().map(|(name, value)| message_len(label_len(name, value))).sum();
+        let samples_len: usize = samples.iter().map(|s| message_len(sample_len(s.t))).sum();
+        put_key(out, 1, LENGTH_DELIMITED);
+        put_varint(out, (labels_len + samples_len) as u64);
+        for (name, value) in labels {
+            put_key(out, 1, LENGTH_DELIMITED);
+            put_varint(out, label_len(name, value) as u64);
+            put_string(out, 1, name);
+            put_string(out, 2, value);
+        }
+        for sample in samples {
+            put_key(out, 2, LENGTH_DELIMITED);
+            put_varint(out, sample_len(sample.t) as u64);
+            put_key(out, 1, FIXED64);
+            out.extend_from_slice(&sample.v.to_le_bytes());
+            if sample.t != 0 {
+                put_key(out, 2, VARINT);
+                put_varint(out, sample.t as u64);
+            }
+        }
+        self.samples += samples.len();
+    }
+
+    /// Appends the series of `other`.
+    pub fn append(&mut self, other: &EncodedSeries) {
+        self.bytes.extend_from_slice(&other.bytes);
+        self.samples += other.samples;
+    }
+
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Empties it, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.samples = 0;
+    }
+
+    /// The encoded `WriteRequest` holding these series.
+    pub fn request(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Snappy-compresses requests into a buffer reused from one batch to the next: a fresh buffer
+/// the size of a batch costs page faults and zeroing every time.
+pub struct Compressor {
     compressed: Vec<u8>,
     snappy: snap::raw::Encoder,
 }
 
-impl Default for RequestEncoder {
+impl Default for Compressor {
     fn default() -> Self {
-        Self { request: Vec::new(), compressed: Vec::new(), snappy: snap::raw::Encoder::new() }
+        Self { compressed: Vec::new(), snappy: snap::raw::Encoder::new() }
     }
 }
 
-impl RequestEncoder {
-    /// The request for `batch`, written field by field from the label strings (building
-    /// prost's structs would copy every name and value first).
-    pub fn encode(&mut self, batch: &[SeriesSamples]) -> &[u8] {
-        let request = &mut self.request;
-        request.clear();
-        for series in batch {
-            let labels_len: usize =
-                series.labels.iter().map(|l| message_len(label_len(&l.name, &l.value))).sum();
-            let samples_len: usize = series.samples.iter().map(|s| message_len(sample_len(s.t))).sum();
-            put_key(request, 1, LENGTH_DELIMITED);
-            put_varint(request, (labels_len + samples_len) as u64);
-            for label in series.labels.iter() {
-                put_key(request, 1, LENGTH_DELIMITED);
-                put_varint(request, label_len(&label.name, &label.value) as u64);
-                put_string(request, 1, &label.name);
-                put_string(request, 2, &label.value);
-            }
-            for sample in &series.samples {
-                put_key(request, 2, LENGTH_DELIMITED);
-                put_varint(request, sample_len(sample.t) as u64);
-                put_key(request, 1, FIXED64);
-                request.extend_from_slice(&sample.v.to_le_bytes());
-                if sample.t != 0 {
-                    put_key(request, 2, VARINT);
-                    put_varint(request, sample.t as u64);
-                }
-            }
-        }
+impl Compressor {
+    pub fn compress(&mut self, request: &[u8]) -> &[u8] {
         self.compressed.resize(snap::raw::max_compress_len(request.len()), 0);
         let len = self.snappy.compress(request, &mut self.compressed).expect("snappy compresses any input");
         &self.compressed[..len]
@@ -267,6 +295,7 @@ fn message_len(len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use argus_model::SeriesSamples;
     use argus_model::proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
     use prost::Message;
 
@@ -353,7 +382,7 @@ mod tests {
 
     #[test]
     fn the_hand_written_encoding_is_protobufs() {
-        let series = vec![
+        let series = [
             SeriesSamples {
                 labels: argus_model::Labels::from_pairs([
                     ("__name__", "up"),
@@ -382,17 +411,22 @@ mod tests {
                 .collect(),
             metadata: Vec::new(),
         };
-        let raw =
-            snap::raw::Decoder::new().decompress_vec(RequestEncoder::default().encode(&series)).unwrap();
-        assert_eq!(raw, expected.encode_to_vec());
+        let (mut first, mut second) = (EncodedSeries::default(), EncodedSeries::default());
+        for (encoded, series) in [(&mut first, &series[0]), (&mut second, &series[1])] {
+            encoded.push(series.labels.iter().map(|l| (&*l.name, &*l.value)), &series.samples);
+        }
+        first.append(&second);
+        assert_eq!(first.request(), expected.encode_to_vec(), "appended series make one request");
+        assert_eq!(first.samples(), 3);
     }
 
     #[test]
     fn batches_encode_as_remote_write() {
-        let labels = argus_model::Labels::from_pairs([("__name__", "up"), ("job", "a")]).unwrap();
-        let series = [SeriesSamples { labels, samples: vec![argus_model::Sample::new(5, 1.0)] }];
-        let body = RequestEncoder::default().encode(&series).to_vec();
-        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let mut series = EncodedSeries::default();
+        series.push([("__name__", "up"), ("job", "a")].into_iter(), &[argus_model::Sample::new(5, 1.0)]);
+        let mut compressor = Compressor::default();
+        compressor.compress(b"an earlier, longer request leaves a larger buffer behind");
+        let raw = snap::raw::Decoder::new().decompress_vec(compressor.compress(series.request())).unwrap();
         let request = WriteRequest::decode(raw.as_slice()).unwrap();
         assert_eq!(request.timeseries[0].labels[1].value, "a");
         assert_eq!(request.timeseries[0].samples[0].timestamp, 5);
