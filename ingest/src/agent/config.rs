@@ -126,6 +126,65 @@ pub struct OutputConfig {
     /// Most bytes the output's on-disk queue may hold; when it is full, scraping waits.
     #[serde(default = "default_queue_max_size")]
     pub queue_max_size: ByteSize,
+    /// How to talk TLS to an `https://` URL; the system's CA certificates by default.
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+}
+
+impl OutputConfig {
+    /// The HTTP client for this output: its TLS settings, and a 30 s limit per request.
+    pub fn client(&self) -> Result<reqwest::Client, String> {
+        let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        match &self.tls_config {
+            Some(tls) => tls.apply(builder),
+            None => Ok(builder),
+        }?
+        .build()
+        .map_err(|e| format!("output {}: {e}", self.url))
+    }
+}
+
+/// TLS settings of an output, as Prometheus's `tls_config`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the CA certificates to trust, instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its private key, for servers that ask for one.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Accept any server certificate. For tests only: it makes TLS useless against an attacker.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsConfig {
+    fn apply(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
+        let read =
+            |path: &PathBuf| std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()));
+        let mut builder = builder.tls_danger_accept_invalid_certs(self.insecure_skip_verify);
+        if let Some(ca_file) = &self.ca_file {
+            let certificates = reqwest::Certificate::from_pem_bundle(&read(ca_file)?)
+                .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+            if certificates.is_empty() {
+                return Err(format!("{}: no PEM certificate in it", ca_file.display()));
+            }
+            builder = builder.tls_certs_only(certificates);
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert_file), Some(key_file)) => {
+                let pem = [read(cert_file)?, read(key_file)?].concat();
+                let identity = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("{} and {}: {e}", cert_file.display(), key_file.display()))?;
+                Ok(builder.identity(identity))
+            }
+            (None, None) => Ok(builder),
+            _ => Err("tls_config: cert_file and key_file go together".to_string()),
+        }
+    }
 }
 
 fn default_queue_max_size() -> ByteSize {
@@ -242,6 +301,7 @@ impl AgentConfig {
             if output.max_samples_per_send == 0 {
                 return Err("max_samples_per_send must be positive".to_string());
             }
+            output.client()?;
         }
         let mut names = std::collections::HashSet::new();
         for job in &self.scrape_configs {

@@ -77,7 +77,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         channels.push(sender);
         batchers.push(tokio::spawn(ship::batch(output.clone(), receiver, queue.clone())));
         senders.push(tokio::spawn(ship::send_queued(
-            output,
+            output.clone(),
+            output.client()?,
             ship::Payload::RemoteWrite,
             queue.clone(),
             metrics.clone(),
@@ -93,7 +94,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             let dir = queue_dir(&config, &output).with_extension(format!("{:016x}", logs::input_key(input)));
             let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
             senders.push(tokio::spawn(ship::send_queued(
-                output,
+                output.clone(),
+                output.client()?,
                 ship::Payload::LokiPush,
                 queue.clone(),
                 metrics.clone(),

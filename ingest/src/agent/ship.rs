@@ -75,11 +75,11 @@ pub enum Payload {
 /// Sends the queue's requests in order, forever.
 pub async fn send_queued(
     output: OutputConfig,
+    client: reqwest::Client,
     payload: Payload,
     queue: Arc<DiskQueue>,
     metrics: Arc<AgentMetrics>,
 ) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
     let mut at = queue.cursor();
     loop {
         let (request, next) = queue.next(at).await;
@@ -298,6 +298,7 @@ mod tests {
     use argus_model::SeriesSamples;
     use argus_model::proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
     use prost::Message;
+    use tokio_rustls::rustls;
 
     use super::*;
 
@@ -321,6 +322,13 @@ mod tests {
     }
 
     async fn serve(sink: Arc<std::sync::Mutex<ScriptedSink>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, sink_app(sink)).await.unwrap() });
+        format!("http://{addr}/api/v1/write")
+    }
+
+    fn sink_app(sink: Arc<std::sync::Mutex<ScriptedSink>>) -> axum::Router {
         use axum::http::HeaderMap;
         use axum::response::IntoResponse;
         let handler = move |headers: HeaderMap| async move {
@@ -334,11 +342,132 @@ mod tests {
             }
             response
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route("/api/v1/write", axum::routing::post(handler));
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}/api/v1/write")
+        axum::Router::new().route("/api/v1/write", axum::routing::post(handler))
+    }
+
+    /// A CA and, signed by it, a server certificate for 127.0.0.1 and a client certificate. The
+    /// CA's certificate and the client's certificate and key are PEM files in `dir`.
+    struct TestPki {
+        dir: tempfile::TempDir,
+        ca: rustls::pki_types::CertificateDer<'static>,
+        server: (rustls::pki_types::CertificateDer<'static>, Vec<u8>),
+    }
+
+    impl TestPki {
+        fn new() -> Self {
+            use rcgen::{
+                BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            };
+            let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+            let signed = |name: &str, usage: ExtendedKeyUsagePurpose| {
+                let key = KeyPair::generate().unwrap();
+                let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+                params.extended_key_usages = vec![usage];
+                (params.signed_by(&key, &ca).unwrap(), key)
+            };
+            let (server_cert, server_key) = signed("127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth);
+            let (client_cert, client_key) = signed("agent", ExtendedKeyUsagePurpose::ClientAuth);
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+            std::fs::write(dir.path().join("client.pem"), client_cert.pem()).unwrap();
+            std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).unwrap();
+            Self {
+                dir,
+                ca: ca.der().clone(),
+                server: (server_cert.der().clone(), server_key.serialize_der()),
+            }
+        }
+
+        /// A server that requires a client certificate signed by the CA.
+        fn server_config(&self) -> rustls::ServerConfig {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.ca.clone()).unwrap();
+            let clients = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
+            let key = rustls::pki_types::PrivatePkcs8KeyDer::from(self.server.1.clone());
+            rustls::ServerConfig::builder()
+                .with_client_cert_verifier(clients)
+                .with_single_cert(vec![self.server.0.clone()], key.into())
+                .unwrap()
+        }
+    }
+
+    /// TCP connections that have completed a TLS handshake; failed handshakes are dropped.
+    struct TlsListener {
+        tcp: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+    }
+
+    impl axum::serve::Listener for TlsListener {
+        type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+        type Addr = std::net::SocketAddr;
+
+        async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+            loop {
+                let Ok((stream, addr)) = self.tcp.accept().await else { continue };
+                if let Ok(tls) = self.acceptor.accept(stream).await {
+                    return (tls, addr);
+                }
+            }
+        }
+
+        fn local_addr(&self) -> std::io::Result<Self::Addr> {
+            self.tcp.local_addr()
+        }
+    }
+
+    async fn serve_tls(sink: Arc<std::sync::Mutex<ScriptedSink>>, config: rustls::ServerConfig) -> String {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let listener = TlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) };
+        tokio::spawn(async move { axum::serve(listener, sink_app(sink)).await.unwrap() });
+        format!("https://{addr}/api/v1/write")
+    }
+
+    #[tokio::test]
+    async fn tls_outputs_check_the_server_against_their_ca_and_present_their_certificate() {
+        let pki = TestPki::new();
+        let sink = Arc::new(std::sync::Mutex::new(ScriptedSink::default()));
+        let url = serve_tls(sink.clone(), pki.server_config()).await;
+        let dir = pki.dir.path().display();
+        let (ca, client) = (
+            format!("ca_file: '{dir}/ca.pem'"),
+            format!("cert_file: '{dir}/client.pem', key_file: '{dir}/client.key'"),
+        );
+        let metrics = AgentMetrics::default();
+        for tls in [format!("{ca}, {client}"), format!("insecure_skip_verify: true, {client}")] {
+            let output = output(&format!("{{url: '{url}', tls_config: {{{tls}}}}}"));
+            bounded(send(&output.client().unwrap(), &output, Payload::RemoteWrite, b"body", &metrics)).await;
+        }
+        assert_eq!(sink.lock().unwrap().seen.len(), 2, "delivered over TLS");
+        for (tls, refusal) in
+            [(client, "the server's CA is not among the system's"), (ca, "no client certificate")]
+        {
+            let output = output(&format!("{{url: '{url}', tls_config: {{{tls}}}}}"));
+            let client = output.client().unwrap();
+            let sending = send(&client, &output, Payload::RemoteWrite, b"body", &metrics);
+            assert!(
+                tokio::time::timeout(Duration::from_secs(2), sending).await.is_err(),
+                "{refusal}: retried"
+            );
+        }
+        assert_eq!(sink.lock().unwrap().seen.len(), 2, "nothing got through without both checks passing");
+        assert!(metrics.retries.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn tls_settings_are_checked_with_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+        let parse = |tls: &str| {
+            let yaml = format!("outputs: [{{url: 'https://h/api/v1/write', tls_config: {{{tls}}}}}]");
+            super::super::config::AgentConfig::parse(&yaml).map(drop).unwrap_err()
+        };
+        let dir = dir.path().display();
+        assert!(parse("cert_file: c.pem").contains("cert_file and key_file go together"));
+        assert!(parse("ca_file: /nonexistent/ca.pem").contains("reading /nonexistent/ca.pem"));
+        assert!(parse(&format!("ca_file: '{dir}/empty.pem'")).contains("no PEM certificate"));
     }
 
     fn output(yaml: &str) -> OutputConfig {
