@@ -19,12 +19,6 @@ use argus_ingest::agent::AgentConfig;
 
 use crate::config::Config;
 
-/// mimalloc instead of glibc's malloc: a query allocates and frees many short-lived vectors and
-/// strings, and glibc's bin management (`_int_malloc`, `unlink_chunk`, consolidation) was a fifth
-/// of the server's CPU time on small queries.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "argus", version, about = "Metrics and logs: ingest, storage, query, alerting.")]
 struct Cli {
