@@ -5,7 +5,8 @@
 //! - [`DiskQueue::push`] appends a request and returns once it is fsynced; when the queue holds
 //!   `max_bytes` it waits for room first, which holds the scrapers back (backpressure).
 //! - [`DiskQueue::next`] reads requests in order from the segment files, from a cursor
-//!   `(segment, offset)`, waiting for more when it has read everything.
+//!   `(segment, offset)`, waiting for more when it has read everything, and for the log to
+//!   report a request durable before it hands it out.
 //! - [`DiskQueue::ack`] moves the cursor past a request the output accepted, writes it to the
 //!   `cursor` file (temp file, fsync, rename) and deletes the segments wholly behind it. After a
 //!   crash, sending resumes at the last acknowledged request: at most the requests in flight are
@@ -41,6 +42,12 @@ pub struct DiskQueue {
     freed: Notify,
     /// The newest request found on open.
     last_on_open: Option<Vec<u8>>,
+    /// Where the log ended on open. Requests from there on were pushed since, and are read only
+    /// once the log reports them durable: one sent before its fsync and lost in a crash would
+    /// leave the cursor past the end of what survived.
+    end_on_open: Position,
+    /// Requests from `end_on_open` on that `next` returned.
+    pushed_read: AtomicU64,
 }
 
 impl DiskQueue {
@@ -63,9 +70,8 @@ impl DiskQueue {
         }
         // A cursor past what survived (a repaired tail) resumes at the end of the log.
         let last_len = std::fs::metadata(segment_path(&wal_dir, last)).map_or(0, |m| m.len());
-        if cursor > (Position { segment: last, offset: last_len }) {
-            cursor = Position { segment: last, offset: last_len };
-        }
+        let end_on_open = Position { segment: last, offset: last_len };
+        cursor = cursor.min(end_on_open);
         let pending = pending_bytes(&wal_dir, &segments, cursor);
         Ok(DiskQueue {
             dir: dir.to_path_buf(),
@@ -76,6 +82,8 @@ impl DiskQueue {
             appended: Notify::new(),
             freed: Notify::new(),
             last_on_open,
+            end_on_open,
+            pushed_read: AtomicU64::new(0),
         })
     }
 
@@ -113,14 +121,25 @@ impl DiskQueue {
         loop {
             let appended = self.appended.notified();
             match self.read_at(at) {
-                Read::Record(request, next) => return (request, next),
+                Read::Record(request, next) if self.take_if_durable(at) => return (request, next),
                 Read::NextSegment => at = Position { segment: at.segment + 1, offset: 0 },
-                Read::Wait => {
+                Read::Record(..) | Read::Wait => {
                     // Bounded, in case a notification raced with the read.
                     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), appended).await;
                 }
             }
         }
+    }
+
+    /// Whether the request at `at` may be sent, counting it as read if it was pushed since open.
+    fn take_if_durable(&self, at: Position) -> bool {
+        if at < self.end_on_open {
+            return true;
+        }
+        let durable = self.wal.stats().records_written;
+        self.pushed_read
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |read| (read < durable).then_some(read + 1))
+            .is_ok()
     }
 
     /// Where sending resumes: the first unacknowledged request.
@@ -208,6 +227,8 @@ fn pending_bytes(wal_dir: &Path, segments: &[u32], cursor: Position) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -239,6 +260,25 @@ mod tests {
                 at = next;
             }
             assert_eq!(queue.pending_bytes(), 0);
+        });
+    }
+
+    #[test]
+    fn a_request_the_log_has_not_made_durable_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let queue = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            queue.push(&[1; 100]).await.unwrap();
+            // A frame in the segment file that the log never reported durable: what a reader
+            // could see between a write and its fsync.
+            let segment = segment_path(&dir.path().join("wal"), queue.wal.stats().current_segment);
+            let mut frame = Vec::new();
+            argus_wal::segment::encode_record(&[2; 100], &mut frame);
+            std::fs::OpenOptions::new().append(true).open(segment).unwrap().write_all(&frame).unwrap();
+            let (first, next) = queue.next(queue.cursor()).await;
+            assert_eq!(first, vec![1; 100]);
+            let unsynced = tokio::time::timeout(std::time::Duration::from_secs(1), queue.next(next)).await;
+            assert!(unsynced.is_err(), "not sent before the log says it is durable");
         });
     }
 
