@@ -2,7 +2,8 @@
 //! server; the target's series arrive with `job` and `instance`, `up` and the scrape series are
 //! synthesized, a series that disappears and a target that goes down get staleness markers, and
 //! an output that is down for a while loses nothing once it is back, even when the agent is
-//! SIGKILLed and restarted during the outage.
+//! SIGKILLed and restarted during the outage; log files and the systemd journal (through a
+//! stand-in `journalctl`) arrive line for line, once, across a SIGKILL and restart.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -415,4 +416,141 @@ fn node_exporter_and_files_through_a_20s_outage_and_an_agent_sigkill() {
         "scrapes during the outage arrived"
     );
     assert!(!wait_for(&argus, &format!("node_load1{{instance=\"{exporter_addr}\"}}"), 1).is_empty());
+}
+
+/// A stand-in for `journalctl` in `dir`: it records its arguments (a line per call in
+/// `dir/calls`), prints the entries of `dir/journal.jsonl` after the one `--after-cursor` names
+/// (all of them without it), and follows the file as `--follow` does until the agent that
+/// started it is gone.
+fn fake_journalctl(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = format!(
+        r#"#!/bin/sh
+printf '%s\n' "$*" >> '{calls}'
+start=1
+for arg in "$@"; do
+  case "$arg" in
+    --after-cursor=*)
+      line=$(grep -n -F "\"__CURSOR\":\"${{arg#--after-cursor=}}\"" '{journal}' | head -n 1 | cut -d: -f1)
+      start=$((line + 1));;
+  esac
+done
+exec tail -n "+$start" -f --pid="$PPID" '{journal}'
+"#,
+        calls = dir.join("calls").display(),
+        journal = dir.join("journal.jsonl").display(),
+    );
+    let path = dir.join("journalctl");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Journal entry `n` as `journalctl --output=json` prints it, and the entry the sink should
+/// receive for it: every third has no unit and no priority, every fourth a message that is not
+/// UTF-8 (printed as its bytes).
+fn journal_entry(n: i64) -> (String, argus_tests::loki::Received) {
+    let micros = 1_764_072_000_000_000 + n * 1_000;
+    let (message, line) = if n % 4 == 0 {
+        (r#"[98,121,116,101,115,255]"#.to_string(), "bytes\u{fffd}".to_string())
+    } else {
+        (format!("\"entry {n} ✓ \\\"quoted\\\"\""), format!("entry {n} ✓ \"quoted\""))
+    };
+    let (fields, labels) = if n % 3 == 0 {
+        (String::new(), r#"{job="journal"}"#)
+    } else {
+        (
+            r#""PRIORITY":"4","_SYSTEMD_UNIT":"app.service","_PID":"42","#.to_string(),
+            r#"{job="journal", level="warning", unit="app.service"}"#,
+        )
+    };
+    let json = format!(
+        r#"{{"__CURSOR":"s=fake;i={n:x}","__REALTIME_TIMESTAMP":"{micros}",{fields}"SYSLOG_IDENTIFIER":"app","MESSAGE":{message}}}"#
+    );
+    (json, (labels.to_string(), micros * 1_000, line))
+}
+
+/// Appends entries `from..to` to the fake journal, one write each; returns what should arrive.
+fn append_journal(path: &std::path::Path, from: i64, to: i64) -> Vec<argus_tests::loki::Received> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    (from..to)
+        .map(|n| {
+            let (json, expected) = journal_entry(n);
+            file.write_all(format!("{json}\n").as_bytes()).unwrap();
+            expected
+        })
+        .collect()
+}
+
+/// The agent's own `/metrics` value of `name`.
+fn agent_metric(addr: &str, name: &str) -> Option<f64> {
+    let text =
+        argus_tests::client::client().get(format!("http://{addr}/metrics")).send().ok()?.text().ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn journal_entries_arrive_once_and_a_restarted_agent_resumes_after_the_last_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let fake = fake_journalctl(dir.path());
+    let sink = argus_tests::loki::PushSink::start();
+    let listen = argus_tests::prometheus::free_loopback_addr();
+    let config_path = dir.path().join("journal-agent.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "listen: {listen}\ndata_dir: {data}\nlog_outputs: [{{url: '{url}', max_backoff: 500ms}}]\n\
+             journal: [{{labels: {{job: journal}}, units: [app.service], max_age: 1h, journalctl: '{fake}'}}]\n",
+            data = dir.path().join("agent-data").display(),
+            url = sink.url,
+            fake = fake.display(),
+        ),
+    )
+    .unwrap();
+    let check = Command::new(argus_bin())
+        .args(["agent", "--check-config", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    let understood = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(understood.contains("journal:") && understood.contains("max_age: 1h"), "{understood}");
+
+    // Entries already in the journal, a line that is not JSON, then entries while following.
+    let mut expected = append_journal(&journal, 1, 6);
+    std::fs::OpenOptions::new().append(true).open(&journal).unwrap().write_all(b"not json\n").unwrap();
+    let agent = spawn_agent(&config_path);
+    sink.wait_for(expected.len(), Duration::from_secs(20));
+    expected.extend(append_journal(&journal, 6, 10));
+    let received = sink.wait_for(expected.len(), Duration::from_secs(20));
+    assert_eq!(received.len(), expected.len(), "{received:#?}");
+    assert_eq!(
+        agent_metric(&listen, "argus_agent_log_lines_read_total"),
+        Some(10.0),
+        "9 entries and the bad line"
+    );
+    assert_eq!(agent_metric(&listen, "argus_agent_journal_lines_invalid_total"), Some(1.0));
+
+    // The agent is SIGKILLed (once its output acknowledged everything) and the journal grows
+    // meanwhile; restarted, it asks for what follows the last entry it queued.
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(agent);
+    expected.extend(append_journal(&journal, 10, 13));
+    let _agent = spawn_agent(&config_path);
+    sink.wait_for(expected.len(), Duration::from_secs(20));
+    // Room for anything sent twice to show up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut received = sink.received();
+    received.sort_by_key(|(_, nanos, _)| *nanos);
+    assert_eq!(received, expected, "every entry once, with its labels, time and text");
+
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "one journalctl per agent start: {calls:?}");
+    for flag in ["--output=json", "--follow", "--no-pager", "--unit=app.service"] {
+        assert!(calls.iter().all(|call| call.split(' ').any(|a| a == flag)), "{flag} in {calls:?}");
+    }
+    assert!(calls[0].contains("--since=@") && !calls[0].contains("--after-cursor"), "{}", calls[0]);
+    assert!(calls[1].split(' ').any(|a| a == "--after-cursor=s=fake;i=9"), "{}", calls[1]);
 }

@@ -1,6 +1,7 @@
 //! `AgentConfig`: the agent's YAML file — where to send data, what to scrape and how to relabel
-//! it — in Prometheus's shape where Prometheus has one (`scrape_configs`, `static_configs`,
-//! `relabel_configs`), so existing job definitions paste in. Unknown keys are errors.
+//! it, which log files and journal units to follow — in Prometheus's shape where Prometheus has
+//! one (`scrape_configs`, `static_configs`, `relabel_configs`), so existing job definitions
+//! paste in. Unknown keys are errors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,6 +35,9 @@ pub struct AgentConfig {
     /// Files to follow.
     #[serde(default)]
     pub logs: Vec<LogInputConfig>,
+    /// The systemd journal, read through `journalctl`.
+    #[serde(default)]
+    pub journal: Vec<JournalInputConfig>,
     /// This machine's own metrics under node_exporter's names, when present.
     #[serde(default)]
     pub host_metrics: Option<HostMetricsConfig>,
@@ -82,6 +86,36 @@ pub struct LogInputConfig {
     pub time_field: String,
     #[serde(default = "default_level_field")]
     pub level_field: String,
+}
+
+/// Entries of the systemd journal, read by running `journalctl --follow`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalInputConfig {
+    /// Stream labels of every entry, besides `unit` (its systemd unit, when it has one) and
+    /// `level` (from its priority), which win over labels of the same name.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Only the entries of these systemd units (`journalctl --unit`, globs allowed); all
+    /// entries when empty. Two journal inputs cannot read the same units.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// How far back to read on the very first start, when no cursor was saved yet (later
+    /// starts resume after the last queued entry); `0s` reads only entries from then on.
+    #[serde(default = "default_journal_max_age")]
+    pub max_age: HumanDuration,
+    /// The `journalctl` binary: a path, or a name looked up in `PATH`.
+    #[serde(default = "default_journalctl")]
+    pub journalctl: PathBuf,
+}
+
+/// As promtail's journal `max_age`.
+fn default_journal_max_age() -> HumanDuration {
+    HumanDuration::from_secs(7 * 3600)
+}
+
+fn default_journalctl() -> PathBuf {
+    PathBuf::from("journalctl")
 }
 
 fn default_flush_partial_after() -> HumanDuration {
@@ -286,14 +320,19 @@ impl AgentConfig {
         if !self.logs.is_empty() && self.log_outputs.is_empty() {
             return Err("logs need an entry in log_outputs".to_string());
         }
+        if !self.journal.is_empty() && self.log_outputs.is_empty() {
+            return Err("journal needs an entry in log_outputs".to_string());
+        }
         if self.host_metrics.as_ref().and_then(|h| h.interval).is_some_and(|i| i.0.is_zero()) {
             return Err("host_metrics.interval must be positive".to_string());
         }
-        for input in &self.logs {
+        for (i, input) in self.logs.iter().enumerate() {
             if let Some(start) = &input.multiline_start {
                 regex::Regex::new(start).map_err(|e| format!("invalid multiline_start: {e}"))?;
             }
+            check_label_names(&input.labels).map_err(|e| format!("logs[{i}]: {e}"))?;
         }
+        self.validate_journal()?;
         for output in self.outputs.iter().chain(&self.log_outputs) {
             if !(output.url.starts_with("http://") || output.url.starts_with("https://")) {
                 return Err(format!("output url {:?} must start with http:// or https://", output.url));
@@ -325,12 +364,41 @@ impl AgentConfig {
         Ok(())
     }
 
+    fn validate_journal(&self) -> Result<(), String> {
+        let mut keys = std::collections::HashMap::new();
+        for (i, input) in self.journal.iter().enumerate() {
+            let context = |e: String| format!("journal[{i}]: {e}");
+            check_label_names(&input.labels).map_err(context)?;
+            if input.units.iter().any(|unit| unit.trim().is_empty()) {
+                return Err(context("units must not be empty strings".to_string()));
+            }
+            if input.journalctl.as_os_str().is_empty() {
+                return Err(context("journalctl must name the journalctl binary".to_string()));
+            }
+            if let Some(other) = keys.insert(super::journal::input_key(input), i) {
+                return Err(context(format!(
+                    "reads the same units as journal[{other}], so every entry would be sent twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The interval and timeout of `job`, its own or the global ones; a global timeout longer
     /// than the job's interval is cut to it, as Prometheus does.
     pub fn timing(&self, job: &ScrapeConfig) -> (std::time::Duration, std::time::Duration) {
         let interval = job.scrape_interval.unwrap_or(self.global.scrape_interval).0;
         let timeout = job.scrape_timeout.unwrap_or(self.global.scrape_timeout).0.min(interval);
         (interval, timeout)
+    }
+}
+
+/// Refuses a stream label name outputs would refuse (`[a-zA-Z_][a-zA-Z0-9_]*`), so that it
+/// is not found out by every request being dropped.
+fn check_label_names(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    match labels.keys().find(|name| !argus_model::labels::is_valid_label_name(name)) {
+        Some(name) => Err(format!("label name {name:?} is not [a-zA-Z_][a-zA-Z0-9_]*")),
+        None => Ok(()),
     }
 }
 
@@ -345,6 +413,7 @@ mod tests {
         assert_eq!(config.scrape_configs[0].job_name, "node");
         let (interval, timeout) = config.timing(&config.scrape_configs[0]);
         assert_eq!((interval.as_secs(), timeout.as_secs()), (15, 10));
+        assert_eq!(config.journal[0].units, ["ssh.service", "nginx.service"]);
     }
 
     #[test]
@@ -357,6 +426,29 @@ mod tests {
                 "need an entry in outputs",
             ),
             ("logs: [{paths: [/x]}]\n", "need an entry in log_outputs"),
+            ("journal: [{}]\n", "journal needs an entry in log_outputs"),
+            (
+                "log_outputs: [{url: 'http://a'}]\nlogs: [{paths: [/x], labels: {bad-name: x}}]\n",
+                "logs[0]: label name \"bad-name\"",
+            ),
+            (
+                "log_outputs: [{url: 'http://a'}]\njournal: [{labels: {1x: y}}]\n",
+                "journal[0]: label name \"1x\"",
+            ),
+            (
+                "log_outputs: [{url: 'http://a'}]\njournal: [{units: ['']}]\n",
+                "journal[0]: units must not be empty",
+            ),
+            (
+                "log_outputs: [{url: 'http://a'}]\njournal: [{journalctl: ''}]\n",
+                "journal[0]: journalctl must name",
+            ),
+            (
+                "log_outputs: [{url: 'http://a'}]\njournal: [{units: [a, b]}, {units: [b, a], labels: {x: y}}]\n",
+                "journal[1]: reads the same units as journal[0]",
+            ),
+            ("log_outputs: [{url: 'http://a'}]\njournal: [{max_age: 7 hours}]\n", "duration"),
+            ("log_outputs: [{url: 'http://a'}]\njournal: [{unit: a}]\n", "unknown field `unit`"),
             (
                 "log_outputs: [{url: 'http://a'}]\nlogs: [{paths: [/x], multiline_start: '('}]\n",
                 "invalid multiline_start",
@@ -383,5 +475,17 @@ mod tests {
             5,
             "the global timeout is cut to the interval"
         );
+    }
+
+    #[test]
+    fn journal_inputs_have_promtails_defaults() {
+        let config = AgentConfig::parse(
+            "log_outputs: [{url: 'http://a/loki/api/v1/push'}]\njournal: [{}, {units: [ssh.service], max_age: 0s, journalctl: /bin/fake}]\n",
+        )
+        .unwrap();
+        let (all, ssh) = (&config.journal[0], &config.journal[1]);
+        assert_eq!((all.max_age.0.as_secs(), all.journalctl.to_str()), (7 * 3600, Some("journalctl")));
+        assert!(all.units.is_empty() && all.labels.is_empty());
+        assert_eq!((ssh.max_age.0.as_secs(), ssh.units.as_slice()), (0, &["ssh.service".to_string()][..]));
     }
 }

@@ -1,11 +1,14 @@
 //! The agent (`argus agent --config agent.yaml`): scrapes Prometheus-style targets and follows
-//! log files, and ships both (remote write, Loki push), with its own metrics on `/metrics`.
+//! log files and the systemd journal, and ships both (remote write, Loki push), with its own
+//! metrics on `/metrics`.
 //!
 //! - [`config`]: the YAML file.
 //! - [`relabel`]: Prometheus relabeling.
 //! - [`scrape`]: targets, and how a scrape becomes series (pure).
 //! - [`host`]: this machine's metrics under node_exporter's names, scraped as a target.
-//! - [`logs`] and [`tail`]: log files followed through rotation, batched as Loki pushes.
+//! - [`logs`] and [`tail`]: log files followed through rotation.
+//! - [`journal`]: the systemd journal, read through `journalctl`.
+//! - [`log_batch`]: log entries batched as Loki pushes, queued with their input's position.
 //! - [`queue`]: the on-disk queue of each output.
 //! - [`ship`]: batching into the queue, and sending from it with retries.
 //!
@@ -16,6 +19,8 @@
 
 pub mod config;
 pub mod host;
+pub mod journal;
+pub mod log_batch;
 pub mod logs;
 pub mod queue;
 pub mod relabel;
@@ -36,6 +41,7 @@ use ship::EncodedSeries;
 use tokio::sync::mpsc;
 
 pub use config::AgentConfig;
+use log_batch::InputQueues;
 use queue::DiskQueue;
 use scrape::{ScrapeBody, Target, TargetState, process_scrape};
 
@@ -54,6 +60,10 @@ pub struct AgentMetrics {
     pub bytes_sent: AtomicU64,
     pub retries: AtomicU64,
     pub requests_dropped: AtomicU64,
+    /// Lines read from log files and from `journalctl`'s output (entries, and lines that are not).
+    pub log_lines_read: AtomicU64,
+    /// Lines of `journalctl` output that were not a JSON entry (skipped).
+    pub journal_lines_invalid: AtomicU64,
 }
 
 /// What `/metrics` reads.
@@ -86,24 +96,19 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         queues.push(queue);
     }
     // Each log input has a queue of its own per log output: a queued batch carries the read
-    // positions of its input's files, which restarting reads back from that queue.
+    // position of its input, which restarting reads back from that queue.
     let mut log_inputs = Vec::new();
     for input in &config.logs {
-        let mut input_queues = Vec::new();
-        for output in config.log_outputs.clone() {
-            let dir = queue_dir(&config, &output).with_extension(format!("{:016x}", logs::input_key(input)));
-            let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
-            senders.push(tokio::spawn(ship::send_queued(
-                output.clone(),
-                output.client()?,
-                ship::Payload::LokiPush,
-                queue.clone(),
-                metrics.clone(),
-            )));
-            input_queues.push(queue.clone());
-            queues.push(queue);
-        }
-        log_inputs.push(tokio::spawn(logs::run(input.clone(), config.data_dir.clone(), input_queues)));
+        let name = format!("files {}", input.paths.join(", "));
+        let input_queues =
+            log_input_queues(&config, name, logs::input_key(input), &metrics, &mut senders, &mut queues)?;
+        log_inputs.push(tokio::spawn(logs::run(input.clone(), input_queues, metrics.clone())));
+    }
+    for input in &config.journal {
+        let name = format!("journal units [{}]", input.units.join(", "));
+        let input_queues =
+            log_input_queues(&config, name, journal::input_key(input), &metrics, &mut senders, &mut queues)?;
+        log_inputs.push(tokio::spawn(journal::run(input.clone(), input_queues, metrics.clone())));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -134,6 +139,33 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     server.abort();
     Ok(())
+}
+
+/// Opens the log input `key`'s own queue on every log output, each with its sender (added to
+/// `senders`; the queues are also added to `queues`, for `/metrics`).
+fn log_input_queues(
+    config: &AgentConfig,
+    name: String,
+    key: u64,
+    metrics: &Arc<AgentMetrics>,
+    senders: &mut Vec<tokio::task::JoinHandle<()>>,
+    queues: &mut Vec<Arc<DiskQueue>>,
+) -> Result<InputQueues, String> {
+    let mut input_queues = Vec::new();
+    for output in config.log_outputs.clone() {
+        let dir = queue_dir(config, &output).with_extension(format!("{key:016x}"));
+        let queue = Arc::new(DiskQueue::open(&dir, output.queue_max_size.0)?);
+        senders.push(tokio::spawn(ship::send_queued(
+            output.clone(),
+            output.client()?,
+            ship::Payload::LokiPush,
+            queue.clone(),
+            metrics.clone(),
+        )));
+        input_queues.push(queue.clone());
+        queues.push(queue);
+    }
+    Ok(InputQueues::new(name, &config.data_dir, key, input_queues))
 }
 
 async fn scrape_loop(
@@ -251,6 +283,18 @@ async fn render(State(observed): State<Observed>) -> String {
             Counter,
             "Requests an output refused for good (4xx).",
             read(&metrics.requests_dropped),
+        ),
+        (
+            "argus_agent_log_lines_read_total",
+            Counter,
+            "Lines read from log files and from journalctl's output.",
+            read(&metrics.log_lines_read),
+        ),
+        (
+            "argus_agent_journal_lines_invalid_total",
+            Counter,
+            "Lines of journalctl output that were not a JSON entry (skipped).",
+            read(&metrics.journal_lines_invalid),
         ),
         ("argus_agent_queue_bytes", Gauge, "Bytes waiting in the on-disk output queues.", queued as f64),
     ];

@@ -67,8 +67,8 @@ async fn enqueue(queue: &DiskQueue, compressor: &mut Compressor, batch: &Encoded
 pub enum Payload {
     /// Snappy-compressed `prometheus.WriteRequest` (remote write 1.0).
     RemoteWrite,
-    /// Snappy-compressed `logproto.PushRequest` (Loki push), queued behind the read positions
-    /// it brings the files to ([`super::logs`]).
+    /// Snappy-compressed `logproto.PushRequest` (Loki push), queued behind the read position
+    /// it brings its log input to ([`super::log_batch`]).
     LokiPush,
 }
 
@@ -85,7 +85,7 @@ pub async fn send_queued(
         let (request, next) = queue.next(at).await;
         let body = match payload {
             Payload::RemoteWrite => &request[..],
-            Payload::LokiPush => super::logs::request_of(&request),
+            Payload::LokiPush => super::log_batch::request_of(&request),
         };
         send(&client, &output, payload, body, &metrics).await;
         if let Err(error) = queue.ack(next, request.len()) {
