@@ -34,9 +34,9 @@
 //! `_` are refused, as Prometheus refuses them, and so is a finite-looking value too large for an
 //! `f64` (Go reports it as out of range). Timestamps are signed 64-bit integer milliseconds.
 
-use argus_model::labels::{is_valid_label_name, is_valid_metric_name};
 use std::borrow::Cow;
 
+use argus_model::labels::{is_valid_label_name, is_valid_metric_name};
 use argus_model::{Label, Labels, LabelsError, METRIC_NAME, Sample, Timestamp};
 
 /// One sample line of an exposition.
@@ -274,7 +274,7 @@ impl<'a> SampleLines<'a> {
         }
         let sample = parse_sample(line, Format::OpenMetrics, labels)?;
         let name = labels.iter().find(|(name, _)| *name == METRIC_NAME).map(|(_, value)| &**value);
-        let created = self.created_family.is_some() && self.created_family.as_deref() == name;
+        let created = self.created_family.as_deref().is_some_and(|created| name == Some(created));
         Ok((!created).then_some(sample))
     }
 }
