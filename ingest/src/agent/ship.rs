@@ -1,10 +1,9 @@
 //! Shipping to one remote-write output: scrapes arrive as encoded series ([`EncodedSeries`]),
 //! are batched (by size and age) into a snappy-compressed `WriteRequest` and put in the
-//! output's on-disk queue ([`DiskQueue`]); a
-//! sender takes requests from the queue in order and sends each with retries — exponential
-//! backoff with jitter on network errors, 5xx and 429 (honouring `Retry-After`), never on other
-//! 4xx, which are counted and logged with the reason, as remote-write senders must. A request
-//! leaves the queue only once the output answered it.
+//! output's on-disk queue ([`DiskQueue`]); a sender takes requests from the queue in order and
+//! sends each with retries — exponential backoff with jitter on network errors, 5xx and 429
+//! (honouring `Retry-After`), never on other 4xx, which are counted and logged with the reason,
+//! as remote-write senders must. A request leaves the queue only once the output answered it.
 //!
 //! When the queue is full, batching waits, the channel in front of it fills, and the scrapers
 //! wait (backpressure) instead of dropping.
