@@ -199,16 +199,10 @@ impl IndexReader {
         select_postings(self, matchers)
     }
 
-    /// What the index holds of series `id`; `None` if its entry is malformed.
-    pub fn series(&self, id: u32) -> Option<SeriesEntry> {
-        let mut chunks = Vec::new();
-        let (labels, last) = self.read_series(id, &mut Vec::new(), &mut chunks)?;
-        Some(SeriesEntry { labels, chunks, last })
-    }
-
-    /// Reads series `id` into the caller's buffers, so that a loop over many series allocates
-    /// for their label sets only: `chunks` gets its chunks in time order, `labels` is left
-    /// empty. Returns the label set and the newest sample; `None` if the entry is malformed.
+    /// Reads what the index holds of series `id` into the caller's buffers, so that a loop over
+    /// many series allocates for their label sets only: `chunks` gets its chunks in time order,
+    /// `labels` is left empty. Returns the label set and the newest sample; `None` if the entry
+    /// is malformed.
     pub fn read_series(
         &self,
         id: u32,

@@ -28,7 +28,7 @@ pub(crate) use meta::{BlockMeta, Compaction};
 pub(crate) use writer::BlockWriter;
 
 use crate::querier::{self, ChunkBytes, ChunksIter, Piece, PieceSamples};
-use index::{IndexError, IndexReader, SeriesEntry};
+use index::{IndexError, IndexReader};
 use parking_lot::RwLock;
 use tombstones::Tombstones;
 use writer::{CHUNKS_FILE, INDEX_FILE, TMP_SUFFIX};
@@ -89,9 +89,12 @@ impl Block {
         }
         let mut updated = Tombstones::clone(&self.tombstones.read());
         let mut affected = 0;
+        let (mut labels, mut chunks) = (Vec::new(), Vec::new());
         for id in self.index.select(matchers) {
-            let Some(entry) = self.index.series(id) else { continue };
-            if entry.chunks.iter().any(|m| range.overlaps(m.min_time, m.max_time)) {
+            if self.index.read_series(id, &mut labels, &mut chunks).is_none() {
+                continue;
+            }
+            if chunks.iter().any(|m| range.overlaps(m.min_time, m.max_time)) {
                 updated.entry(id).or_default().push((range.min, range.max));
                 affected += 1;
             }
@@ -198,11 +201,12 @@ impl Block {
             return Vec::new();
         }
         let tombstones = self.tombstones();
+        let (mut label_buffer, mut chunks) = (Vec::new(), Vec::new());
         self.index
             .select(matchers)
             .into_iter()
             .filter_map(|id| {
-                let SeriesEntry { labels, mut chunks, .. } = self.index.series(id)?;
+                let (labels, _) = self.index.read_series(id, &mut label_buffer, &mut chunks)?;
                 keep_live_chunks(&tombstones, id, &mut chunks, range);
                 (!chunks.is_empty()).then_some(labels)
             })
@@ -213,8 +217,9 @@ impl Block {
     /// not deleted (for compaction). Damaged chunks are logged and left out.
     pub fn all_series(&self) -> impl Iterator<Item = (Labels, Piece)> + '_ {
         let tombstones = self.tombstones();
+        let (mut label_buffer, mut metas) = (Vec::new(), Vec::new());
         (0..self.index.series_count()).filter_map(move |id| {
-            let SeriesEntry { labels, chunks: mut metas, .. } = self.index.series(id)?;
+            let (labels, _) = self.index.read_series(id, &mut label_buffer, &mut metas)?;
             let deleted = keep_live_chunks(&tombstones, id, &mut metas, TimeRange::ALL);
             let (min_time, max_time) = (metas.first()?.min_time, metas.last()?.max_time);
             let mut damaged = Vec::new();
