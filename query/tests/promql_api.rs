@@ -89,6 +89,77 @@ async fn range_query_matrix() {
     assert_eq!(body["data"]["result"][0]["values"], json!([[0, "NaN"], [30, "NaN"], [60, "+Inf"]]));
 }
 
+/// The `warnings` and `infos` of a query's response, empty when the field is left out.
+async fn annotations_of(app: &axum::Router, uri: &str) -> (Value, Value) {
+    let (status, body) = get(app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    let field = |name: &str| body.get(name).cloned().unwrap_or(json!([]));
+    (field("warnings"), field("infos"))
+}
+
+#[tokio::test]
+async fn annotations_come_back_as_warnings_and_infos() {
+    let (app, _dir) = app(QueryConfig::default());
+    let instant = |query: &str, time: i64| format!("/api/v1/query?query={}&time={time}", enc(query));
+    let range = |query: &str| format!("/api/v1/query_range?query={}&start=60&end=180&step=60", enc(query));
+    let not_a_counter = json!([
+        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"temperature\""
+    ]);
+    let none = (json!([]), json!([]));
+
+    // `rate` of a name unlike a counter's, once it gives a value: instant, over the grid,
+    // fused into an aggregation, and through a subquery that keeps the name.
+    assert_eq!(
+        annotations_of(&app, &instant("rate(temperature[5m])", 120)).await,
+        (json!([]), not_a_counter.clone())
+    );
+    assert_eq!(
+        annotations_of(&app, &range("rate(temperature[5m])")).await,
+        (json!([]), not_a_counter.clone())
+    );
+    assert_eq!(
+        annotations_of(&app, &range("sum(increase(temperature[5m]))")).await,
+        (json!([]), not_a_counter.clone())
+    );
+    assert_eq!(
+        annotations_of(&app, &instant("rate(temperature[5m:1m])", 120)).await,
+        (json!([]), not_a_counter)
+    );
+    assert_eq!(annotations_of(&app, &instant("rate(temperature[5m])", 600)).await, none, "no value, no info");
+    assert_eq!(annotations_of(&app, &instant("rate(abs(temperature)[5m:1m])", 120)).await, none);
+    assert_eq!(annotations_of(&app, &range("rate(http_requests_total[5m])")).await, none);
+
+    let sort = json!([
+        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
+    ]);
+    assert_eq!(
+        annotations_of(&app, &range("sum(sort(http_requests_total))")).await,
+        (sort.clone(), json!([]))
+    );
+    assert_eq!(annotations_of(&app, &instant("sort(http_requests_total)", 60)).await, none);
+    assert_eq!(
+        annotations_of(&app, &instant("max_over_time(sort(http_requests_total)[2m:1m])", 60)).await.0,
+        sort
+    );
+
+    let quantile =
+        |q: &str| json!([format!("PromQL warning: quantile value should be between 0 and 1, got {q}")]);
+    assert_eq!(annotations_of(&app, &instant("quantile(2, http_requests_total)", 60)).await.0, quantile("2"));
+    assert_eq!(
+        annotations_of(&app, &range("quantile_over_time(NaN, http_requests_total[5m])")).await.0,
+        quantile("NaN")
+    );
+    let (warnings, _) =
+        annotations_of(&app, &instant("histogram_quantile(-0.5, http_requests_total)", 60)).await;
+    assert_eq!(
+        warnings,
+        json!([
+            "PromQL warning: quantile value should be between 0 and 1, got -0.5",
+            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"\" for metric name \"http_requests_total\""
+        ])
+    );
+}
+
 #[tokio::test]
 async fn errors_have_prometheus_types_and_statuses() {
     let (app, _dir) = app(QueryConfig { max_samples: 5, ..QueryConfig::default() });

@@ -170,7 +170,7 @@ fn promql_test_scripts() {
     let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
     let mut error_messages: BTreeMap<String, usize> = BTreeMap::new();
     let mut exclusion_reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut unchecked, mut unprintable, mut queries) = (0, 0, 0);
+    let (mut unprintable, mut queries) = (0, 0);
     for (name, report) in &reports {
         let (p, f, e) = (report.passed, report.failed(), report.excluded.len());
         let is_target = TARGET_FILES.contains(&name.as_str());
@@ -186,7 +186,6 @@ fn promql_test_scripts() {
         if is_target {
             target = (target.0 + p, target.1 + f, target.2 + e);
         }
-        unchecked += report.unchecked_annotation_cases;
         unprintable += report.unprintable_variants;
         queries += report.queries;
         for note in &report.notes {
@@ -253,11 +252,6 @@ fn promql_test_scripts() {
             let _ = writeln!(out, "    {n:>5}  {reason}");
         }
     }
-    let _ = writeln!(
-        out,
-        "not checked: warn/info/no_warn/no_info expectations (the engine has no annotations yet); {unchecked} \
-         run cases carry them and were judged on their results only"
-    );
     if options.variants {
         let _ = writeln!(
             out,

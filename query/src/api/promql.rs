@@ -95,7 +95,7 @@ fn timeout(params: &Params) -> Result<Duration, ApiError> {
 pub(super) fn success_body(evaluated: &Evaluated) -> Result<Vec<u8>, ApiError> {
     let value = &evaluated.value;
     let data = QueryData { result_type: value.type_name(), result: QueryResult(value) };
-    serde_json::to_vec(&Success::with_warnings(data, evaluated.warnings.clone()))
+    serde_json::to_vec(&Success::with_annotations(data, evaluated.annotations.clone()))
         .map_err(|e| ApiError { kind: ErrorKind::Internal, message: format!("encoding the result: {e}") })
 }
 

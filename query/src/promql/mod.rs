@@ -9,9 +9,11 @@
 //! `docs/promql.md` describes it for users. Limits: at most 11 000 points per series in a
 //! range query, `max_samples` samples decoded per query, and a `timeout` checked as it runs.
 
+pub mod annotations;
 mod eval;
 pub(crate) mod functions;
 
+pub use annotations::Annotations;
 pub use functions::almost_equal;
 pub mod value;
 
@@ -72,7 +74,7 @@ impl Engine {
         self.instant_within(query, time, self.options.timeout).map(|evaluated| evaluated.value)
     }
 
-    /// [`Engine::instant`] with a timeout shorter than the engine's, and the warnings.
+    /// [`Engine::instant`] with a timeout shorter than the engine's, and the annotations.
     pub fn instant_within(&self, query: &str, time: i64, timeout: Duration) -> Result<Evaluated> {
         let expr = parse(query)?;
         let deadline = Instant::now() + timeout.min(self.options.timeout);
@@ -84,7 +86,7 @@ impl Engine {
             Value::Matrix(matrix) => Value::Matrix(finish_matrix(matrix)?),
             other => other,
         };
-        Ok(Evaluated { value, warnings: evaluator.take_warnings() })
+        Ok(Evaluated { value, annotations: evaluator.take_annotations() })
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive) into a matrix.
@@ -92,7 +94,7 @@ impl Engine {
         self.range_within(query, start, end, step, self.options.timeout).map(|evaluated| evaluated.value)
     }
 
-    /// [`Engine::range`] with a timeout shorter than the engine's, and the warnings.
+    /// [`Engine::range`] with a timeout shorter than the engine's, and the annotations.
     pub fn range_within(
         &self,
         query: &str,
@@ -150,15 +152,15 @@ impl Engine {
         }
         let mut matrix = matrix.series;
         matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Evaluated { value: Value::Matrix(matrix), warnings: evaluator.take_warnings() })
+        Ok(Evaluated { value: Value::Matrix(matrix), annotations: evaluator.take_annotations() })
     }
 }
 
-/// A query's result and the warnings to pass on (data storage could not read).
+/// A query's result and its annotations (warnings and infos) to pass on.
 #[derive(Debug)]
 pub struct Evaluated {
     pub value: Value,
-    pub warnings: Vec<String>,
+    pub annotations: Annotations,
 }
 
 /// A range query's result, gathered step by step.

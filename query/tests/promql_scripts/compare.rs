@@ -1,5 +1,6 @@
-//! Comparing a query's outcome with what an `eval` block expects, as upstream's `compareResult`
-//! and `checkExpectedFailure` in `promql/promqltest/test.go` do: exact label sets, floats equal
+//! Comparing a query's outcome with what an `eval` block expects, as upstream's `compareResult`,
+//! `checkExpectedFailure` and `checkAnnotations` in `promql/promqltest/test.go` do: exact label
+//! sets, floats equal
 //! within `almost.Equal` (relative 1e-6, both-NaN equal, the stale marker only equal to
 //! itself), order only when the result is expected ordered, range-vector and range-query
 //! points on the expected time grid.
@@ -8,8 +9,9 @@
 //! the engine's values.
 
 use argus_model::{Labels, Sample};
+use argus_query::promql::Annotations;
 
-use crate::script::{Eval, ExpectedResult, ExpectedSeries, SeqValue};
+use crate::script::{AnnotationKind, Eval, ExpectedResult, ExpectedSeries, SeqValue, TextMatch};
 
 /// Relative error allowed for sample values (upstream's `defaultEpsilon`).
 pub const EPSILON: f64 = 0.000_001;
@@ -192,6 +194,33 @@ pub fn check_failure(eval: &Eval, message: &str) -> Result<(), String> {
         Some(check) => Err(format!("expected error matching {check}, but got: {message}")),
         None => Ok(()),
     }
+}
+
+/// Checks a successful query's annotations against the case's `warn`/`info`/`no_warn`/`no_info`
+/// expectations. Each kind is checked on its own: `no_warn` allows no warning; every `warn`
+/// line must match some warning; and once there is a `warn` line, every warning must match one
+/// (the same for infos). A case without expectations of a kind accepts whatever it gets.
+pub fn check_annotations(eval: &Eval, got: &Annotations) -> Result<(), String> {
+    let kinds = [
+        ("warning", AnnotationKind::Warn, AnnotationKind::NoWarn, &got.warnings),
+        ("info", AnnotationKind::Info, AnnotationKind::NoInfo, &got.infos),
+    ];
+    for (noun, expect, forbid, got) in kinds {
+        let lines: Vec<&TextMatch> =
+            eval.annotations.iter().filter(|(kind, _)| *kind == expect).map(|(_, m)| m).collect();
+        if eval.annotations.iter().any(|(kind, _)| *kind == forbid) && !got.is_empty() {
+            return Err(format!("expected no {noun}s, got {got:?}"));
+        }
+        if let Some(line) = lines.iter().find(|line| !got.iter().any(|message| line.matches(message))) {
+            return Err(format!("expected a {noun} matching {line}, got {got:?}"));
+        }
+        if !lines.is_empty()
+            && let Some(message) = got.iter().find(|message| !lines.iter().any(|line| line.matches(message)))
+        {
+            return Err(format!("unexpected {noun} {message:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Upstream's range-mode check: the points of a range query over `[t-1m, t+1m]` at `t`, as the
@@ -424,6 +453,60 @@ mod tests {
             eval("eval instant at 1m m\n  expect fail regex: vector cannot contain metrics .*|other\n");
         assert_eq!(check_failure(&regex, "x: vector cannot contain metrics with the same labelset"), Ok(()));
         assert!(check_failure(&regex, "nope").is_err());
+    }
+
+    #[test]
+    fn annotations_are_checked_per_kind() {
+        let annotations = |warnings: &[&str], infos: &[&str]| Annotations {
+            warnings: warnings.iter().map(|s| s.to_string()).collect(),
+            infos: infos.iter().map(|s| s.to_string()).collect(),
+        };
+        let none = annotations(&[], &[]);
+        let warned = annotations(&["w1"], &[]);
+        let unchecked = eval(
+            "eval instant at 1m m
+",
+        );
+        assert_eq!(check_annotations(&unchecked, &warned), Ok(()));
+
+        let any_warn = eval(
+            "eval instant at 1m m
+  expect warn
+",
+        );
+        assert_eq!(check_annotations(&any_warn, &annotations(&["w1", "w2"], &["i"])), Ok(()));
+        assert!(check_annotations(&any_warn, &none).unwrap_err().contains("expected a warning"));
+
+        let no_warn = eval(
+            "eval instant at 1m m
+  expect no_warn
+  expect info
+",
+        );
+        assert_eq!(check_annotations(&no_warn, &annotations(&[], &["i"])), Ok(()));
+        assert!(
+            check_annotations(&no_warn, &annotations(&["w1"], &["i"])).unwrap_err().contains("no warnings")
+        );
+        assert!(check_annotations(&no_warn, &none).unwrap_err().contains("expected a info"));
+
+        let exact = eval(
+            "eval instant at 1m m
+  expect warn msg: w1
+  expect no_info
+",
+        );
+        assert_eq!(check_annotations(&exact, &warned), Ok(()));
+        assert!(
+            check_annotations(&exact, &annotations(&["w1", "w2"], &[])).unwrap_err().contains("unexpected")
+        );
+        assert!(check_annotations(&exact, &annotations(&["w1"], &["i"])).is_err());
+
+        let old_form = eval(
+            "eval_info instant at 1m m
+",
+        );
+        assert_eq!(check_annotations(&old_form, &annotations(&["w"], &["i"])), Ok(()));
+        assert!(check_annotations(&old_form, &warned).is_err());
     }
 
     #[test]

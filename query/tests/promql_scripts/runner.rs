@@ -5,8 +5,9 @@
 //! Each `eval` is checked as upstream's `promqltest` does: an instant query, then (unless the
 //! case is excluded from it) the same query as a range query over `[t-1m, t+1m]` whose middle
 //! points must give the same result, then the `@`-modifier variants at other times. A range
-//! `eval` is one range query. Annotations (`warn`, `info`, `no_warn`, `no_info`) are not
-//! checked: the engine has none yet.
+//! `eval` is one range query. Annotations (`warn`, `info`, `no_warn`, `no_info`) are checked on
+//! each query but the range-mode re-run, whose annotations may rightly differ (a sort warns
+//! there), as upstream does.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use argus_model::time::HumanDuration;
 use argus_model::{Appendable, Queryable, Sample, SeriesSamples, WriteBatch};
 use argus_query::promql::value::Value;
-use argus_query::promql::{Engine, EngineOptions};
+use argus_query::promql::{Annotations, Engine, EngineOptions, Evaluated};
 use argus_tsdb::{FsyncPolicy, Shards, TsdbConfig, WalConfig};
 use promql_parser::parser::Expr;
 
@@ -76,6 +77,8 @@ pub enum Kind {
     WrongError,
     /// The result differs from the expected one.
     Mismatch,
+    /// The warnings or infos differ from the expected ones.
+    Annotations,
 }
 
 impl Kind {
@@ -88,6 +91,7 @@ impl Kind {
             Kind::NoError => "expected an error, got a result",
             Kind::WrongError => "error message differs",
             Kind::Mismatch => "result differs",
+            Kind::Annotations => "warnings or infos differ",
         }
     }
 }
@@ -118,8 +122,6 @@ pub struct FileReport {
     pub excluded: Vec<Excluded>,
     /// Things that are not cases but matter: rejected samples, bad load lines, stale exclusions.
     pub notes: Vec<String>,
-    /// Cases with `warn`/`info`/`no_warn`/`no_info` expectations, which are not checked.
-    pub unchecked_annotation_cases: usize,
     /// Instant cases whose `@` variants could not be printed faithfully, so were not run.
     pub unprintable_variants: usize,
     pub queries: usize,
@@ -305,9 +307,6 @@ fn run_case(
     if histograms.touched_by(&expr) {
         return exclude(report, "native histogram (selects a native-histogram series)");
     }
-    if !eval.annotations.is_empty() {
-        report.unchecked_annotation_cases += 1;
-    }
     let mut checker = Checker { engine, eval, report };
     let result = match eval.kind {
         EvalKind::Range { start, end, step } => checker.range(start, end, step),
@@ -330,6 +329,9 @@ struct Fail {
     why: String,
 }
 
+/// The timeout given to queries: none beyond the engine's own.
+const UNBOUNDED: Duration = Duration::MAX;
+
 struct Checker<'a> {
     engine: &'a Engine,
     eval: &'a Eval,
@@ -338,16 +340,16 @@ struct Checker<'a> {
 
 /// What running a query gave.
 enum Ran {
-    Value(Outcome),
+    Value(Outcome, Annotations),
     Error(String),
     Panic(String),
 }
 
 impl Checker<'_> {
-    fn run(&mut self, query: &str, f: impl FnOnce(&Engine) -> Result<Value, argus_query::Error>) -> Ran {
+    fn run(&mut self, query: &str, f: impl FnOnce(&Engine) -> Result<Evaluated, argus_query::Error>) -> Ran {
         let started = Instant::now();
         let ran = match catch_unwind(AssertUnwindSafe(|| f(self.engine))) {
-            Ok(Ok(value)) => Ran::Value(outcome(value)),
+            Ok(Ok(evaluated)) => Ran::Value(outcome(evaluated.value), evaluated.annotations),
             Ok(Err(e)) => Ran::Error(e.to_string()),
             Err(payload) => Ran::Panic(panic_message(payload.as_ref())),
         };
@@ -375,12 +377,15 @@ impl Checker<'_> {
             Ran::Error(message) => {
                 Err(fail(Kind::EngineError, format!("error: {message}"), "unexpected error".into()))
             }
-            Ran::Value(outcome) if self.eval.fail => Err(fail(
+            Ran::Value(outcome, _) if self.eval.fail => Err(fail(
                 Kind::NoError,
                 compare::describe_outcome(&outcome),
                 "expected an error but the query succeeded".into(),
             )),
-            Ran::Value(outcome) => Ok(Some(outcome)),
+            Ran::Value(outcome, annotations) => match compare::check_annotations(self.eval, &annotations) {
+                Ok(()) => Ok(Some(outcome)),
+                Err(why) => Err(fail(Kind::Annotations, format!("{annotations:?}"), why)),
+            },
         }
     }
 
@@ -396,7 +401,7 @@ impl Checker<'_> {
 
     fn range(&mut self, start: i64, end: i64, step: i64) -> Result<(), Fail> {
         let query = self.eval.query.clone();
-        let ran = self.run(&query, |engine| engine.range(&query, start, end, step));
+        let ran = self.run(&query, |engine| engine.range_within(&query, start, end, step, UNBOUNDED));
         match self.settle(Phase::Range, &query, ran)? {
             Some(outcome) => self.compare(Phase::Range, &query, Some(Grid { start, end, step }), &outcome),
             None => Ok(()),
@@ -425,7 +430,7 @@ impl Checker<'_> {
     /// One instant query, then its range-mode re-run (upstream's `runInstantQuery`).
     fn instant(&mut self, query: &str, time: i64, phase: Phase, options: RunOptions) -> Result<(), Fail> {
         let grid = self.eval.range_vector.map(|(start, end, step)| Grid { start, end, step });
-        let ran = self.run(query, |engine| engine.instant(query, time));
+        let ran = self.run(query, |engine| engine.instant_within(query, time, UNBOUNDED));
         let Some(outcome) = self.settle(phase, query, ran)? else {
             return Ok(());
         };
@@ -438,7 +443,8 @@ impl Checker<'_> {
             return Ok(());
         }
         let range_phase = Phase::RangeMode;
-        let ran = self.run(query, |engine| engine.range(query, time - 60_000, time + 60_000, 60_000));
+        let ran = self
+            .run(query, |engine| engine.range_within(query, time - 60_000, time + 60_000, 60_000, UNBOUNDED));
         let fail = |kind: Kind, got: String, why: String| Fail {
             phase: range_phase,
             kind,
@@ -453,8 +459,8 @@ impl Checker<'_> {
             Ran::Error(m) => {
                 return Err(fail(Kind::EngineError, format!("error: {m}"), "unexpected error".into()));
             }
-            Ran::Value(Outcome::Matrix(matrix)) => matrix,
-            Ran::Value(other) => {
+            Ran::Value(Outcome::Matrix(matrix), _) => matrix,
+            Ran::Value(other, _) => {
                 return Err(fail(
                     Kind::Mismatch,
                     compare::describe_outcome(&other),

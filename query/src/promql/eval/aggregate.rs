@@ -10,6 +10,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use super::call::{PlainRangeCall, unparen};
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
+use crate::promql::annotations;
 use crate::promql::functions::{aggregation_variance, kahan_sum_inc, mean, quantile};
 use crate::promql::value::{Value, Vector, VectorSample, format_float};
 
@@ -35,6 +36,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, t: i64) -> Resul
         "count_values" => count_values(input, &grouping, string_param(&param)?, t)?,
         "quantile" => {
             let phi = scalar_param(&param, &op)?;
+            if annotations::is_invalid_quantile(phi) {
+                ev.annotations.warn(annotations::invalid_quantile(phi));
+            }
             fold_groups(input, &grouping, t, |values| quantile(phi, values))
         }
         _ => {
@@ -62,7 +66,7 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
     let plain = PlainRangeCall::of(call)?;
     let i = ev.grid_index(t)?;
     let node = agg as *const AggregateExpr as usize;
-    Some(ev.grid_value(node, i, |ev| {
+    Some(ev.grid_value(node, i, |ev, annotations| {
         let mut keys: Vec<Labels> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let group_of: Vec<usize> = ev
@@ -79,6 +83,7 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
         let grid = ev.grid();
         let parts = plain.fold_on_grid(
             ev,
+            annotations,
             || vec![vec![Accumulator::default(); keys.len()]; grid.len()],
             |accumulators, step, series, _, v| accumulators[step][group_of[series]].add(op, v),
         )?;

@@ -10,6 +10,7 @@ use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::{Evaluator, compare_nan_last, concat_per_step};
 use crate::error::{Error, Result};
+use crate::promql::annotations::{self, Annotations};
 use crate::promql::functions;
 use crate::promql::value::{Matrix, Value, Vector, VectorSample};
 
@@ -108,15 +109,28 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
         }
         "histogram_quantile" => {
             let phi = ev.eval_scalar(args[0], t)?;
+            if annotations::is_invalid_quantile(phi) {
+                ev.annotations.warn(annotations::invalid_quantile(phi));
+            }
             let vector = ev.eval_vector(args[1], t)?;
-            Ok(Value::Vector(over_buckets(vector, t, |buckets| functions::bucket_quantile(phi, buckets))))
+            let groups = bucket_groups(vector, &mut ev.annotations);
+            let quantiles = groups.into_iter().map(|mut group| {
+                let quantile = functions::bucket_quantile(phi, &mut group.buckets);
+                if quantile.forced_monotonic {
+                    ev.annotations.info(annotations::forced_monotonicity(&group.metric));
+                }
+                VectorSample::dropping_name(group.labels, t, quantile.value)
+            });
+            Ok(Value::Vector(quantiles.collect()))
         }
         "histogram_fraction" => {
             let (lower, upper) = (ev.eval_scalar(args[0], t)?, ev.eval_scalar(args[1], t)?);
             let vector = ev.eval_vector(args[2], t)?;
-            Ok(Value::Vector(over_buckets(vector, t, |buckets| {
-                functions::bucket_fraction(lower, upper, buckets)
-            })))
+            let fractions = bucket_groups(vector, &mut ev.annotations).into_iter().map(|mut group| {
+                let fraction = functions::bucket_fraction(lower, upper, &mut group.buckets);
+                VectorSample::dropping_name(group.labels, t, fraction)
+            });
+            Ok(Value::Vector(fractions.collect()))
         }
         other => Err(Error::BadData(format!("function \"{other}\" is not supported"))),
     }
@@ -159,22 +173,87 @@ impl<'e> PlainRangeCall<'e> {
 
     /// Folds `visit(state, grid position, series index, labels, value)` over every series
     /// and grid time where the function has a value, one state per part of the series (see
-    /// [`Evaluator::fold_series`]).
+    /// [`Evaluator::fold_series`]). The annotations the values call for go to `annotations`.
     pub fn fold_on_grid<S: Send>(
         &self,
         ev: &Evaluator<'_>,
+        annotations: &mut Annotations,
         init: impl Fn() -> S + Sync,
         visit: impl Fn(&mut S, usize, usize, &Labels, f64) + Sync,
     ) -> Result<Vec<S>> {
         let grid = ev.grid();
-        ev.fold_windows_on_grid(self.selector, self.range, init, |state, i, series, at, labels, samples| {
-            let start = at - self.range;
-            if let Some(v) =
-                functions::range_function_at(self.name, samples, start, at, grid[i], &self.params)
-            {
-                visit(state, i, series, labels, v);
+        // Series whose names call for an info once they give a value; usually none.
+        let mut unlike_counters: HashMap<usize, String> = HashMap::new();
+        if reads_counters(self.name) {
+            ev.for_each_fetched_labels(self.selector, |i, labels| {
+                if let Some(metric) = unlike_counter(self.name, labels) {
+                    unlike_counters.insert(i, metric.to_string());
+                }
+            });
+        }
+        let parts = ev.fold_windows_on_grid(
+            self.selector,
+            self.range,
+            || (init(), Produced::default()),
+            |(state, produced), i, series, at, labels, samples| {
+                let start = at - self.range;
+                if let Some(v) =
+                    functions::range_function_at(self.name, samples, start, at, grid[i], &self.params)
+                {
+                    produced.any = true;
+                    if unlike_counters.contains_key(&series)
+                        && produced.unlike_counters.last() != Some(&series)
+                    {
+                        produced.unlike_counters.push(series);
+                    }
+                    visit(state, i, series, labels, v);
+                }
+            },
+        )?;
+        let mut states = Vec::with_capacity(parts.len());
+        let mut any = false;
+        for (state, produced) in parts {
+            any |= produced.any;
+            for series in produced.unlike_counters {
+                annotations.info(annotations::possible_non_counter(&unlike_counters[&series]));
             }
-        })
+            states.push(state);
+        }
+        if any {
+            note_invalid_quantile(self.name, &self.params, annotations);
+        }
+        Ok(states)
+    }
+}
+
+/// What a grid fold's part saw that may call for annotations: whether any value came out,
+/// and which series of [`unlike_counter`] names gave one.
+#[derive(Default)]
+struct Produced {
+    any: bool,
+    unlike_counters: Vec<usize>,
+}
+
+/// Whether a range function expects counters, and notes inputs that do not look like them.
+fn reads_counters(function: &str) -> bool {
+    matches!(function, "rate" | "increase")
+}
+
+/// The metric name of a series `rate` or `increase` reads, when it ends unlike a counter's.
+fn unlike_counter<'l>(function: &str, labels: &'l Labels) -> Option<&'l str> {
+    if !reads_counters(function) {
+        return None;
+    }
+    labels.get(METRIC_NAME).filter(|metric| !annotations::looks_like_counter(metric))
+}
+
+/// `quantile_over_time`'s φ outside [0, 1], once the function gave a value.
+fn note_invalid_quantile(function: &str, params: &[f64], annotations: &mut Annotations) {
+    if function == "quantile_over_time"
+        && let Some(&phi) = params.first()
+        && annotations::is_invalid_quantile(phi)
+    {
+        annotations.warn(annotations::invalid_quantile(phi));
     }
 }
 
@@ -189,11 +268,12 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
     let smoothing = matches!(name, "double_exponential_smoothing" | "holt_winters");
     if let (Some(plain), Some(i)) = (PlainRangeCall::of(call), ev.grid_index(t)) {
         let node = call as *const Call as usize;
-        return ev.grid_value(node, i, |ev| {
+        return ev.grid_value(node, i, |ev, annotations| {
             let grid = ev.grid();
             let drop_name = !plain.keep_name;
             let parts = plain.fold_on_grid(
                 ev,
+                annotations,
                 || vec![Vec::new(); grid.len()],
                 |out: &mut Vec<Vector>, i, _, labels, v| {
                     out[i].push(VectorSample { labels: labels.clone(), t: grid[i], v, drop_name });
@@ -209,6 +289,7 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
         }
     }
     let mut out = Vec::new();
+    let mut unlike_counters: Vec<String> = Vec::new();
     let mut apply =
         |labels: &Labels, samples: &[Sample], start: i64, end: i64, drop_name: bool| -> Result<()> {
             // Prometheus rejects bad smoothing factors only once some series has samples.
@@ -216,6 +297,12 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
                 functions::validate_smoothing_factors(params[0], params[1]).map_err(Error::Execution)?;
             }
             if let Some(v) = functions::range_function_at(name, samples, start, end, t, &params) {
+                // A name an earlier function removed is not the series' any more.
+                if let Some(metric) = unlike_counter(name, labels).filter(|_| !drop_name)
+                    && !unlike_counters.iter().any(|m| m == metric)
+                {
+                    unlike_counters.push(metric.to_string());
+                }
                 out.push(VectorSample { labels: labels.clone(), t, v, drop_name: drop_name || !keep_name });
             }
             Ok(())
@@ -237,6 +324,12 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr
             }
         }
         _ => return Err(Error::Execution("expected a range vector argument".into())),
+    }
+    for metric in unlike_counters {
+        ev.annotations.info(annotations::possible_non_counter(&metric));
+    }
+    if !out.is_empty() {
+        note_invalid_quantile(name, &params, &mut ev.annotations);
     }
     Ok(out)
 }
@@ -319,27 +412,40 @@ fn sort_by_value(vector: &mut Vector, descending: bool) {
     vector.sort_by(|a, b| compare_nan_last(a.v, b.v, descending));
 }
 
-/// A classic-histogram function (`histogram_quantile`, `histogram_fraction`): bucket series
-/// grouped by their labels without `le`, `compute` applied to each group's `(upper bound,
-/// count)` pairs; series without a parseable `le` are left out. The metric name is kept for
-/// grouping and marked for removal, so buckets of two metrics with the same other labels
-/// collide at the end, as in Prometheus.
-fn over_buckets(vector: Vector, t: i64, compute: impl Fn(&mut Vec<(f64, f64)>) -> f64) -> Vector {
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<(f64, f64)>> = HashMap::new();
+/// One classic histogram at one time: the bucket series that share all labels but `le`.
+struct BucketGroup {
+    /// The shared labels. The metric name is kept for grouping (the result marks it for
+    /// removal), so buckets of two metrics with the same other labels collide at the end, as
+    /// in Prometheus.
+    labels: Labels,
+    /// The metric name annotations report: empty when an earlier function removed it.
+    metric: String,
+    /// `(upper bound, cumulative count)` pairs.
+    buckets: Vec<(f64, f64)>,
+}
+
+/// The input of a classic-histogram function (`histogram_quantile`, `histogram_fraction`)
+/// grouped into histograms, in order of first appearance. A series whose `le` is missing or
+/// not a number is left out with a warning.
+fn bucket_groups(vector: Vector, annotations: &mut Annotations) -> Vec<BucketGroup> {
+    let mut groups: Vec<BucketGroup> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
     for sample in vector {
-        let Some(upper) = sample.labels.get("le").and_then(functions::parse_le) else { continue };
-        let key = sample.labels.without(&["le"]);
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push((upper, sample.v));
+        let metric = if sample.drop_name { "" } else { sample.labels.get(METRIC_NAME).unwrap_or_default() };
+        let le = sample.labels.get("le");
+        let Some(upper) = le.and_then(functions::parse_le) else {
+            annotations.warn(annotations::bad_bucket_label(metric, le.unwrap_or_default()));
+            continue;
+        };
+        let i = *index.entry(sample.labels.without(&["le"])).or_insert_with_key(|labels| {
+            groups.push(BucketGroup {
+                labels: labels.clone(),
+                metric: metric.to_string(),
+                buckets: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[i].buckets.push((upper, sample.v));
     }
-    order
-        .into_iter()
-        .map(|labels| {
-            let mut buckets = groups.remove(&labels).unwrap_or_default();
-            VectorSample::dropping_name(labels, t, compute(&mut buckets))
-        })
-        .collect()
+    groups
 }

@@ -28,6 +28,7 @@ use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::EngineOptions;
+use super::annotations::{self, Annotations};
 use super::value::{Matrix, RangeSeries, Value, Vector, VectorSample};
 use crate::error::{Error, Result};
 use call::PlainRangeCall;
@@ -40,12 +41,14 @@ struct FetchedSeries {
 }
 
 /// What a query reads: each selector's window, the selectors read only by grid passes, and
-/// those of them read at one time only (which need just the newest sample of each series).
+/// those of them read at one time only (which need just the newest sample of each series);
+/// and whether it sorts at more than one time, which Prometheus warns about.
 #[derive(Default)]
 struct Plan<'e> {
     windows: HashMap<usize, (&'e VectorSelector, i64, i64)>,
     streamable: HashSet<usize>,
     latest_only: HashSet<usize>,
+    sorts_in_range: bool,
 }
 
 impl<'e> Plan<'e> {
@@ -73,8 +76,9 @@ pub(super) struct Evaluator<'a> {
     streams: RefCell<HashMap<usize, Vec<Series>>>,
     /// Samples loaded so far against `max_samples`, and the deadline.
     budget: Budget,
-    /// What storage could not read (damaged data left out), for the response's warnings.
-    warnings: Vec<String>,
+    /// Warnings and infos raised so far: what storage could not read (damaged data left
+    /// out) and Prometheus's annotations.
+    annotations: Annotations,
 }
 
 /// The map key of a selector node.
@@ -106,15 +110,18 @@ impl<'a> Evaluator<'a> {
             on_grid: HashMap::new(),
             streams: RefCell::default(),
             budget: Budget::new(options.max_samples, deadline),
-            warnings: Vec::new(),
+            annotations: Annotations::default(),
         };
         let mut plan = Plan::default();
         evaluator.plan(expr, start, end, false, &mut plan);
+        if plan.sorts_in_range {
+            evaluator.annotations.warn(annotations::SORT_IN_RANGE_QUERY.into());
+        }
         for (key, (selector, min, max)) in plan.windows {
             let wanted =
                 if plan.latest_only.contains(&key) { SamplesWanted::Latest } else { SamplesWanted::All };
             let selected =
-                select(storage, selector, TimeRange::new(min, max), wanted, &mut evaluator.warnings)?;
+                select(storage, selector, TimeRange::new(min, max), wanted, &mut evaluator.annotations)?;
             if plan.streamable.contains(&key) {
                 evaluator.streams.get_mut().insert(key, selected);
             } else {
@@ -127,7 +134,8 @@ impl<'a> Evaluator<'a> {
 
     /// Records the window each selector under `expr` needs when `expr` is evaluated at times
     /// in `[start, end]`, and which selectors only grid passes read: those outside subqueries
-    /// that are instant selectors or the range argument of a [`PlainRangeCall`].
+    /// that are instant selectors or the range argument of a [`PlainRangeCall`]. A sort
+    /// evaluated at several times (in a range query or a subquery) is noted too.
     fn plan<'e>(&self, expr: &'e Expr, start: i64, end: i64, in_subquery: bool, plan: &mut Plan<'e>) {
         match expr {
             Expr::VectorSelector(vs) => {
@@ -161,6 +169,9 @@ impl<'a> Evaluator<'a> {
                 self.plan(&b.rhs, start, end, in_subquery, plan);
             }
             Expr::Call(call) => {
+                if matches!(call.func.name, "sort" | "sort_desc") && (in_subquery || start != end) {
+                    plan.sorts_in_range = true;
+                }
                 for arg in &call.args.args {
                     self.plan(arg, start, end, in_subquery, plan);
                 }
@@ -198,9 +209,9 @@ impl<'a> Evaluator<'a> {
         self.at_time(at).unwrap_or(t) - offset_ms(offset)
     }
 
-    /// The warnings gathered while selecting data.
-    pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+    /// The warnings and infos of the query so far.
+    pub fn take_annotations(&mut self) -> Annotations {
+        std::mem::take(&mut self.annotations)
     }
 
     /// Evaluates `expr` at `t` (ms).
@@ -219,7 +230,7 @@ impl<'a> Evaluator<'a> {
             },
             Expr::VectorSelector(vs) => match self.grid_index(t) {
                 Some(i) => {
-                    self.grid_value(key(vs), i, |ev| ev.instant_vectors_on_grid(vs)).map(Value::Vector)
+                    self.grid_value(key(vs), i, |ev, _| ev.instant_vectors_on_grid(vs)).map(Value::Vector)
                 }
                 None => Ok(Value::Vector(self.instant_vector(vs, t))),
             },
@@ -291,21 +302,32 @@ impl<'a> Evaluator<'a> {
         &mut self,
         node: usize,
         i: usize,
-        build: impl FnOnce(&Self) -> Result<Vec<Vector>>,
+        build: impl FnOnce(&Self, &mut Annotations) -> Result<Vec<Vector>>,
     ) -> Result<Vector> {
         if !self.on_grid.contains_key(&node) {
-            let built = build(self)?;
-            self.on_grid.insert(node, built);
+            let mut annotations = std::mem::take(&mut self.annotations);
+            let built = build(self, &mut annotations);
+            self.annotations = annotations;
+            self.on_grid.insert(node, built?);
         }
         Ok(self.on_grid[&node][i].clone())
     }
 
     /// Labels of the series a selector fetched, in the order the grid passes number them.
     pub(super) fn fetched_labels(&self, vs: &VectorSelector) -> Vec<Labels> {
+        let mut all = Vec::new();
+        self.for_each_fetched_labels(vs, |_, labels| all.push(labels.clone()));
+        all
+    }
+
+    /// Calls `f(index, labels)` for each series a selector fetched, numbered as the grid
+    /// passes number them.
+    pub(super) fn for_each_fetched_labels(&self, vs: &VectorSelector, mut f: impl FnMut(usize, &Labels)) {
         if let Some(series) = self.streams.borrow().get(&key(vs)) {
-            return series.iter().map(|s| s.labels.clone()).collect();
+            series.iter().enumerate().for_each(|(i, s)| f(i, &s.labels));
+            return;
         }
-        self.data.get(&key(vs)).into_iter().flatten().map(|s| s.labels.clone()).collect()
+        self.data.get(&key(vs)).into_iter().flatten().enumerate().for_each(|(i, s)| f(i, &s.labels));
     }
 
     /// Folds every series of `vs` into states made by `init`, `visit(state, series index,
@@ -507,7 +529,7 @@ fn select(
     vs: &VectorSelector,
     range: TimeRange,
     samples: SamplesWanted,
-    warnings: &mut Vec<String>,
+    annotations: &mut Annotations,
 ) -> Result<Vec<Series>> {
     let hints = SelectHints { range, samples };
     let mut alternatives = Vec::new();
@@ -521,9 +543,7 @@ fn select(
     let mut select_one = |matchers: &[Matcher]| -> Result<Vec<Series>> {
         let selection = storage.select(matchers, hints)?;
         for warning in selection.warnings {
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
+            annotations.warn(warning);
         }
         Ok(selection.series)
     };

@@ -13,7 +13,7 @@ use super::stats::almost_equal;
 /// `smallDeltaTolerance`.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
 
-/// The result of [`bucket_quantile_detailed`]: the quantile and what had to be repaired in
+/// The result of [`bucket_quantile`]: the quantile and what had to be repaired in
 /// the buckets to compute it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct BucketQuantile {
@@ -31,11 +31,6 @@ pub(crate) struct BucketQuantile {
     pub max_diff: f64,
 }
 
-/// `histogram_quantile(φ, …)` of one classic histogram; see [`bucket_quantile_detailed`].
-pub(crate) fn bucket_quantile(phi: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
-    bucket_quantile_detailed(phi, buckets).value
-}
-
 /// The φ-quantile of a classic histogram. `buckets` may come in any order; they are sorted
 /// by upper bound, buckets with equal bounds (`le="0.2"` and `le="2e-1"`) are merged by
 /// adding their counts, and decreasing counts are raised to the previous count.
@@ -47,7 +42,7 @@ pub(crate) fn bucket_quantile(phi: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
 /// linearly. The lowest bucket starts at 0 if its upper bound is positive; otherwise a
 /// quantile falling in it is that upper bound. A quantile in the `+Inf` bucket is the
 /// highest finite upper bound.
-pub(crate) fn bucket_quantile_detailed(phi: f64, buckets: &mut Vec<(f64, f64)>) -> BucketQuantile {
+pub(crate) fn bucket_quantile(phi: f64, buckets: &mut Vec<(f64, f64)>) -> BucketQuantile {
     let mut result = BucketQuantile {
         value: f64::NAN,
         forced_monotonic: false,
@@ -246,7 +241,7 @@ mod tests {
     use super::*;
 
     fn q(phi: f64, buckets: &[(f64, f64)]) -> f64 {
-        bucket_quantile(phi, &mut buckets.to_vec())
+        bucket_quantile(phi, &mut buckets.to_vec()).value
     }
 
     fn assert_close(got: f64, want: f64) {
@@ -341,7 +336,7 @@ mod tests {
         assert_close(q(0.01, &h), 0.0045);
         assert_close(q(0.5, &h), 8.5);
         assert_close(q(0.99, &h), 979.75);
-        let detail = bucket_quantile_detailed(0.5, &mut h.to_vec());
+        let detail = bucket_quantile(0.5, &mut h.to_vec());
         assert!(detail.forced_monotonic && !detail.fixed_precision);
         assert_eq!((detail.min_bucket, detail.max_bucket, detail.max_diff), (1.0, INF, 10.0));
     }
@@ -350,7 +345,7 @@ mod tests {
     fn tiny_deviations_are_ignored_silently() {
         // quantile_test.go "simple - non-monotonic middle".
         let h = [(10.0, 10.0), (15.0, 15.0), (20.0, 15.00000000001), (30.0, 15.0), (INF, 15.0)];
-        let detail = bucket_quantile_detailed(0.99, &mut h.to_vec());
+        let detail = bucket_quantile(0.99, &mut h.to_vec());
         assert!(!detail.forced_monotonic && detail.fixed_precision);
         assert_close(detail.value, 14.85);
         assert_close(q(0.9, &h), 13.5);
@@ -376,7 +371,7 @@ mod tests {
             (1000.0, 46008473.8585563898),
             (INF, 46008473.8585563824),
         ];
-        let detail = bucket_quantile_detailed(0.99, &mut h.to_vec());
+        let detail = bucket_quantile(0.99, &mut h.to_vec());
         assert!(!detail.forced_monotonic && detail.fixed_precision);
         assert_close(detail.value, 49.64475715376406);
         assert_eq!(q(1.0, &h), 64.0);
