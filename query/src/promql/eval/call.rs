@@ -136,8 +136,6 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
     }
 }
 
-/// A function over a range vector, applied to each series: the result drops the metric name
-/// (except `last_over_time`, which returns a sample of the series).
 /// A range function over a plain range selector with literal parameters, such as
 /// `rate(x[5m])` or `quantile_over_time(0.9, x[1h])`: over a range query's grid it is computed
 /// for all steps at once, series by series.
@@ -262,6 +260,8 @@ fn matrix_argument(name: &str) -> usize {
     usize::from(name == "quantile_over_time")
 }
 
+/// A function over a range vector, applied to each series: the result drops the metric name
+/// (except `last_over_time` and `first_over_time`, which return a sample of the series).
 fn range_function(ev: &mut Evaluator<'_>, call: &Call, name: &str, args: &[&Expr], t: i64) -> Result<Vector> {
     let matrix_index = matrix_argument(name);
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
