@@ -185,6 +185,12 @@ impl Matcher {
         }
     }
 
+    /// Whether the positive form is a finite list of values ([`Matcher::positive_values`]),
+    /// which an index looks up instead of scanning a label's values.
+    pub fn names_its_values(&self) -> bool {
+        matches!(self.positive, StringMatch::Literal(_) | StringMatch::Set(_))
+    }
+
     /// Whether a value satisfies the positive form (ignoring `!`).
     pub fn matches_positive(&self, value: &str) -> bool {
         self.positive.matches(value)

@@ -30,7 +30,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use crate::encoding::{Decoder, put_uvarint, put_varint};
-use crate::index::{PostingsSource, select_postings};
+use crate::index::{MatcherCache, PostingsSource, select_postings};
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
 const END_MAGIC: &[u8; 8] = b"ARGUSEND";
@@ -158,6 +158,8 @@ pub(crate) struct IndexReader {
     series_count: u32,
     /// What chunk times are stored relative to.
     base_time: i64,
+    /// Answers to scanning matchers (the index never changes, so they stay right).
+    matcher_cache: MatcherCache,
 }
 
 impl IndexReader {
@@ -191,12 +193,21 @@ impl IndexReader {
         let series_count =
             u32::try_from(sections[2].len() / 4).map_err(|_| IndexError::Malformed("series_index"))?;
         let symbol_ids = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
-        Ok(Self { map, sections, symbols, symbol_ids, postings, series_count, base_time })
+        Ok(Self {
+            map,
+            sections,
+            symbols,
+            symbol_ids,
+            postings,
+            series_count,
+            base_time,
+            matcher_cache: MatcherCache::default(),
+        })
     }
 
     /// Series ids matching every matcher.
     pub fn select(&self, matchers: &[Matcher]) -> RoaringBitmap {
-        select_postings(self, matchers)
+        self.matcher_cache.get_or_select(matchers, || select_postings(self, matchers))
     }
 
     /// Reads what the index holds of series `id` into the caller's buffers, so that a loop over

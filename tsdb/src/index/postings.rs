@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use argus_model::Matcher;
 use roaring::RoaringBitmap;
 
-use super::{InternedLabels, SymbolId, Symbols};
+use super::{InternedLabels, MatcherCache, SymbolId, Symbols};
 
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
@@ -23,10 +23,13 @@ pub(crate) struct Postings {
     /// Value symbols of each label name, in insertion order.
     values: HashMap<SymbolId, Vec<SymbolId>>,
     all: RoaringBitmap,
+    /// Answers to scanning matchers since the postings last changed.
+    cache: MatcherCache,
 }
 
 impl Postings {
     pub fn add(&mut self, series: u32, labels: &[(SymbolId, SymbolId)]) {
+        self.cache.clear();
         self.all.insert(series);
         for &(name, value) in labels {
             let bitmap = self.by_pair.entry((name, value)).or_insert_with(|| {
@@ -42,6 +45,7 @@ impl Postings {
         if series.is_empty() {
             return;
         }
+        self.cache.clear();
         let removed: RoaringBitmap = series.iter().map(|(r, _)| *r).collect();
         self.all -= &removed;
         let mut emptied: HashMap<SymbolId, Vec<SymbolId>> = HashMap::new();
@@ -74,7 +78,8 @@ impl Postings {
 
     /// Series that satisfy every matcher; all series when there are none.
     pub fn select(&self, symbols: &Symbols, matchers: &[Matcher]) -> RoaringBitmap {
-        select_postings(&HeadPostings { symbols, postings: self }, matchers)
+        self.cache
+            .get_or_select(matchers, || select_postings(&HeadPostings { symbols, postings: self }, matchers))
     }
 }
 
@@ -266,6 +271,22 @@ mod tests {
         assert_eq!(select(&[(MatchOp::RegexNoMatch, "env", "")]), [0, 2]);
         assert_eq!(select(&[(MatchOp::RegexNoMatch, "env", ".*")]), Vec::<u32>::new());
         assert_eq!(select(&[(MatchOp::RegexNoMatch, "job", "a.*")]), [2, 3]);
+    }
+
+    #[test]
+    fn a_remembered_answer_is_dropped_when_series_come_or_go() {
+        let (mut symbols, mut postings) = fixture();
+        let matchers = [Matcher::new(MatchOp::RegexMatch, "job", "a.*").unwrap()];
+        let select = |postings: &Postings, symbols: &Symbols| -> Vec<u32> {
+            postings.select(symbols, &matchers).iter().collect()
+        };
+        assert_eq!(select(&postings, &symbols), [0, 1]);
+        assert_eq!(select(&postings, &symbols), [0, 1]);
+        let admin: InternedLabels = Box::new([(symbols.intern("job"), symbols.intern("admin"))]);
+        postings.add(4, &admin);
+        assert_eq!(select(&postings, &symbols), [0, 1, 4]);
+        postings.remove(&[(4, admin)]);
+        assert_eq!(select(&postings, &symbols), [0, 1]);
     }
 
     #[test]
