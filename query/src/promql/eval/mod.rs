@@ -74,6 +74,10 @@ pub(super) struct Evaluator<'a> {
     /// grid passes: those decode each series as they go, so a query never holds more than one
     /// decoded series of them at a time.
     streams: RefCell<HashMap<usize, Vec<Series>>>,
+    /// Subqueries under evaluation. Outside them each node is evaluated once per grid time, so
+    /// its grid values can be handed out instead of copied; inside, a node may be evaluated at
+    /// the same grid time again.
+    subquery_depth: usize,
     /// Samples loaded so far against `max_samples`, and the deadline.
     budget: Budget,
     /// Warnings and infos raised so far: what storage could not read (damaged data left
@@ -109,6 +113,7 @@ impl<'a> Evaluator<'a> {
             grid,
             on_grid: HashMap::new(),
             streams: RefCell::default(),
+            subquery_depth: 0,
             budget: Budget::new(options.max_samples, deadline),
             annotations: Annotations::default(),
         };
@@ -298,6 +303,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The value of `node` at grid position `i`, computing it for the whole grid on first use.
+    /// Outside subqueries the value is handed over, since no one asks for it again.
     pub(super) fn grid_value(
         &mut self,
         node: usize,
@@ -310,7 +316,9 @@ impl<'a> Evaluator<'a> {
             self.annotations = annotations;
             self.on_grid.insert(node, built?);
         }
-        Ok(self.on_grid[&node][i].clone())
+        let reused = self.subquery_depth > 0;
+        let value = &mut self.on_grid.get_mut(&node).expect("computed above")[i];
+        Ok(if reused { value.clone() } else { std::mem::take(value) })
     }
 
     /// Labels of the series a selector fetched, in the order the grid passes number them.
@@ -456,6 +464,14 @@ impl<'a> Evaluator<'a> {
     /// The inner expression at every step aligned to the subquery's step within
     /// `(at - range, at]`, as a range vector.
     fn subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Matrix> {
+        self.subquery_depth += 1;
+        let matrix = self.subquery_points(sq, t);
+        self.subquery_depth -= 1;
+        matrix
+    }
+
+    /// [`Evaluator::subquery`]'s work: the inner expression at every subquery step.
+    fn subquery_points(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Matrix> {
         let at = self.effective_time(&sq.at, &sq.offset, t);
         let step = sq.step.unwrap_or(self.options.default_subquery_step).as_millis() as i64;
         if step <= 0 {
