@@ -25,7 +25,9 @@ Workload (passed to `argus bench`):
   --end UNIX_SECONDS       end of the data, shared by all runs (BENCH_END, now - 2m rounded
                            down to the interval)
   --queries FILE           query file                          (BENCH_QUERIES, bench/queries.yaml)
-  --query-repeat R         runs of each query per system       (BENCH_QUERY_REPEAT, 5)
+  --query-repeat R         runs of each query per system, at least (BENCH_QUERY_REPEAT, 5)
+  --query-seconds S        seconds each query runs for, at least (BENCH_QUERY_SECONDS, 1);
+                           quick queries then run up to 2000 times
 
 Run:
   --repeats R              times the whole sequence is run     (BENCH_REPEATS, 2)
@@ -51,6 +53,7 @@ seed=${BENCH_SEED:-1}
 end=${BENCH_END:-}
 queries=${BENCH_QUERIES:-$repo/bench/queries.yaml}
 query_repeat=${BENCH_QUERY_REPEAT:-5}
+query_seconds=${BENCH_QUERY_SECONDS:-1}
 repeats=${BENCH_REPEATS:-2}
 systems=${BENCH_SYSTEMS:-argus,vm,prometheus}
 out=${BENCH_OUT:-}
@@ -72,6 +75,7 @@ while [[ $# -gt 0 ]]; do
         --end) need_value "$@"; end=$2; shift 2 ;;
         --queries) need_value "$@"; queries=$2; shift 2 ;;
         --query-repeat) need_value "$@"; query_repeat=$2; shift 2 ;;
+        --query-seconds) need_value "$@"; query_seconds=$2; shift 2 ;;
         --repeats) need_value "$@"; repeats=$2; shift 2 ;;
         --systems) need_value "$@"; systems=$2; shift 2 ;;
         --out) need_value "$@"; out=$2; shift 2 ;;
@@ -87,6 +91,7 @@ for n in series samples_per_series concurrency batch seed query_repeat repeats; 
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 || ($n == seed && ${!n} =~ ^[0-9]+$) ]] ||
         die "--${n//_/-} must be a positive integer, not '${!n}'"
 done
+[[ $query_seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--query-seconds must be a number of seconds, not '$query_seconds'"
 [[ -f $queries ]] || die "query file not found: $queries"
 queries=$(cd "$(dirname "$queries")" && pwd)/$(basename "$queries")
 
@@ -126,6 +131,7 @@ repeats, series = int(meta["repeats"]), int(meta["series"])
 samples_per_series, total_samples = meta["samples_per_series"], int(meta["total_samples"])
 interval, concurrency, batch, seed = meta["interval"], meta["concurrency"], meta["batch"], meta["seed"]
 end, query_repeat, systems = meta["end"], meta["query_repeat"], meta["systems"].split(",")
+query_seconds = meta.get("query_seconds", "0")
 prom_config = os.path.join(work, "prometheus.yml")
 
 def load(rep, sys_, name):
@@ -341,7 +347,8 @@ doc.append(f"Workload: {series:,} series × {int(samples_per_series):,} samples 
            f"{total_samples:,} samples, seed {seed}, ending at {end} "
            f"({datetime.datetime.fromtimestamp(float(end), datetime.timezone.utc):%Y-%m-%d %H:%M:%S} UTC); "
            f"{concurrency} concurrent writers, "
-           f"{batch} samples per request; each query run {query_repeat} times.  ")
+           f"{batch} samples per request; each query run at least {query_repeat} times and for at least "
+           f"{query_seconds} s (at most 2000 times).  ")
 doc.append(f"Repeats: {repeats}" + (" — each cell is the median over repeats, (min–max) in parentheses."
                                     if repeats > 1 else "."))
 doc.append("")
@@ -659,7 +666,8 @@ run_system() { # repeat system
 
         echo "--- query"
         run_client "$dir/query.log" query --url "$url" --queries "$queries" \
-            --repeat "$query_repeat" --end "$end" --json "$dir/query.json" || query_rc=$?
+            --repeat "$query_repeat" --min-seconds "$query_seconds" --end "$end" --json "$dir/query.json" ||
+            query_rc=$?
         rss_peak=$(proc_field_kib "$server_pid" VmHWM)
     fi
 
@@ -717,6 +725,7 @@ version_of() {
     echo "seed=$seed"
     echo "end=$end"
     echo "query_repeat=$query_repeat"
+    echo "query_seconds=$query_seconds"
     echo "queries=$queries"
     echo "repeats=$repeats"
     echo "systems=$(IFS=,; echo "${selected[*]}")"
@@ -733,7 +742,8 @@ echo "Argus benchmark comparison"
 sed 's/^/  /' "$work_dir/meta.env"
 echo "  workload: $series series × $samples_per_series samples every $interval = $total_samples samples," \
     "ending at $end ($(date -u -d "@${end%.*}" '+%Y-%m-%d %H:%M:%S UTC')), seed $seed"
-echo "  writers: $concurrency concurrent, $batch samples per request; queries: $queries × $query_repeat"
+echo "  writers: $concurrency concurrent, $batch samples per request;" \
+    "queries: $queries × at least $query_repeat, for at least $query_seconds s"
 echo "  systems: ${selected[*]}, $repeats repeat(s); work dir: $work_dir"
 
 for ((rep = 1; rep <= repeats; rep++)); do

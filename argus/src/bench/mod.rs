@@ -12,6 +12,7 @@ mod workload;
 mod write;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use argus_model::time::HumanDuration;
@@ -76,9 +77,13 @@ pub enum BenchCommand {
         /// YAML query file (default: the shipped `bench/queries.yaml`).
         #[arg(long)]
         queries: Option<PathBuf>,
-        /// Runs of each query.
+        /// Runs of each query, at least.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+        /// Seconds each query is run for, at least: quick queries run more than `repeat` times
+        /// (up to 2000), so that their median is not one machine hiccup.
+        #[arg(long, default_value_t = 1.0)]
+        min_seconds: f64,
         /// Evaluation time (end of range queries), Unix seconds; default now.
         #[arg(long)]
         end: Option<f64>,
@@ -181,10 +186,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             write_json(&target, &report)?;
             check_verified(Some(&report))
         }
-        BenchCommand::Query { target, queries, repeat, end } => {
+        BenchCommand::Query { target, queries, repeat, min_seconds, end } => {
             let specs = query::load(queries.as_deref())?;
             let end_ms = end.map_or_else(argus_model::time::now, |s| (s * 1e3) as i64);
-            let report = query::run(&target.url, &specs, repeat, end_ms)?;
+            let runs = query::Runs {
+                at_least: repeat.max(1),
+                for_at_least: Duration::from_secs_f64(min_seconds.max(0.0)),
+            };
+            let report = query::run(&target.url, &specs, runs, end_ms)?;
             report.print();
             write_json(&target, &report)
         }

@@ -1,5 +1,7 @@
 //! `argus bench query`: runs a file of PromQL dashboard queries against a Prometheus-compatible
-//! API, each `repeat` times, and reports median and p90 latency, series and points returned.
+//! API, each at least `repeat` times and for at least `min_seconds`, and reports median and p90
+//! latency, series and points returned. Latency is the time from sending the request to having
+//! the whole response body; reading the JSON afterwards is not counted.
 //!
 //! The file is a YAML list; see `bench/queries.yaml` (the default, compiled in):
 //! `{name, query, kind: instant|range, range: 1h, step: 1m}`. Instant queries and the end of
@@ -68,14 +70,31 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<QuerySpec>> {
     Ok(specs)
 }
 
-pub fn run(url: &str, specs: &[QuerySpec], repeat: usize, end_ms: i64) -> anyhow::Result<QueryReport> {
+/// How many times each query runs: at least `at_least` times, and until `for_at_least` has
+/// passed, but never more than [`Runs::MAX`] times.
+#[derive(Debug, Clone, Copy)]
+pub struct Runs {
+    pub at_least: usize,
+    pub for_at_least: Duration,
+}
+
+impl Runs {
+    const MAX: usize = 2000;
+
+    /// Whether to run the query again after `done` runs over `elapsed`.
+    fn another(&self, done: usize, elapsed: Duration) -> bool {
+        done < self.at_least || (done < Self::MAX && elapsed < self.for_at_least)
+    }
+}
+
+pub fn run(url: &str, specs: &[QuerySpec], runs: Runs, end_ms: i64) -> anyhow::Result<QueryReport> {
     let client = Client::builder().timeout(Duration::from_secs(300)).build()?;
     let base = url.trim_end_matches('/');
-    let queries = specs.iter().map(|spec| run_one(&client, base, spec, repeat.max(1), end_ms)).collect();
+    let queries = specs.iter().map(|spec| run_one(&client, base, spec, runs, end_ms)).collect();
     Ok(QueryReport { queries })
 }
 
-fn run_one(client: &Client, base: &str, spec: &QuerySpec, repeat: usize, end_ms: i64) -> QueryResult {
+fn run_one(client: &Client, base: &str, spec: &QuerySpec, runs: Runs, end_ms: i64) -> QueryResult {
     let seconds = |ms: i64| format!("{:.3}", ms as f64 / 1e3);
     let (path, params) = match (spec.kind, spec.range, spec.step) {
         (QueryKind::Range, Some(range), Some(step)) => (
@@ -89,17 +108,20 @@ fn run_one(client: &Client, base: &str, spec: &QuerySpec, repeat: usize, end_ms:
         ),
         _ => ("/api/v1/query", vec![("query", spec.query.clone()), ("time", seconds(end_ms))]),
     };
+    let url = format!("{base}{path}");
     let mut latencies = Vec::new();
     let mut shape = Ok((0, 0));
-    for _ in 0..repeat {
-        let started = Instant::now();
-        shape = client
-            .post(format!("{base}{path}"))
+    let started = Instant::now();
+    while runs.another(latencies.len(), started.elapsed()) {
+        let sent = Instant::now();
+        let answer = client
+            .post(&url)
             .form(&params)
             .send()
-            .map_err(|e| e.to_string())
-            .and_then(result_shape);
-        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            .and_then(|response| Ok((response.status(), response.bytes()?)))
+            .map_err(|e| e.to_string());
+        latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+        shape = answer.and_then(|(status, body)| result_shape(status, &body));
         if shape.is_err() {
             break;
         }
@@ -121,9 +143,9 @@ fn run_one(client: &Client, base: &str, spec: &QuerySpec, repeat: usize, end_ms:
 }
 
 /// (series, points) of a successful answer, or why it failed.
-fn result_shape(response: reqwest::blocking::Response) -> Result<(u64, u64), String> {
-    let status = response.status();
-    let body: serde_json::Value = response.json().map_err(|e| format!("{status}: not JSON: {e}"))?;
+fn result_shape(status: reqwest::StatusCode, body: &[u8]) -> Result<(u64, u64), String> {
+    let body: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("{status}: not JSON: {e}"))?;
     if !status.is_success() || body["status"] != "success" {
         let message = body["error"].as_str().unwrap_or("no error message");
         return Err(format!("{status}: {message}"));
@@ -163,6 +185,17 @@ impl QueryReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_queries_run_until_the_time_is_up_and_slow_ones_their_count() {
+        let runs = Runs { at_least: 5, for_at_least: Duration::from_secs(1) };
+        let early = Duration::from_millis(10);
+        assert!(runs.another(4, early) && runs.another(5, early) && runs.another(Runs::MAX - 1, early));
+        assert!(!runs.another(Runs::MAX, early));
+        let late = Duration::from_secs(2);
+        assert!(runs.another(4, late));
+        assert!(!runs.another(5, late));
+    }
 
     #[test]
     fn the_shipped_query_file_parses() {
