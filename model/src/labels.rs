@@ -134,6 +134,12 @@ impl Labels {
         Labels(self.0.iter().filter(|l| names.iter().any(|n| n.as_ref() == &*l.name)).cloned().collect())
     }
 
+    /// Whether `other` is this very set, shared (a clone of it): a test that costs a pointer
+    /// comparison and implies equality. Equal sets built apart are not the same.
+    pub fn is_same_set(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn without_metric_name(&self) -> Labels {
         self.without(&[METRIC_NAME])
     }

@@ -135,12 +135,8 @@ impl Engine {
         let mut t = start;
         while t <= end {
             match evaluator.eval(&expr, t)? {
-                Value::Scalar { v, .. } => matrix.push(Labels::empty(), t, v)?,
-                Value::Vector(vector) => {
-                    for sample in vector {
-                        matrix.push(value::final_labels(sample.labels, sample.drop_name), t, sample.v)?;
-                    }
-                }
+                Value::Scalar { v, .. } => matrix.push_scalar(t, v)?,
+                Value::Vector(vector) => matrix.push_step(vector, t)?,
                 other => {
                     return Err(Error::Execution(format!(
                         "unexpected {} result in a range query",
@@ -168,18 +164,52 @@ pub struct Evaluated {
 struct MatrixBuilder {
     index: HashMap<Labels, usize>,
     series: Vec<RangeSeries>,
+    /// Where each sample of the previous step went: its label set (as evaluated, before a
+    /// marked metric name is removed), the mark, and the series. Vectors computed for the
+    /// whole grid keep their order and share label sets from step to step, so most samples
+    /// find their series here without removing the name again or hashing.
+    previous_step: Vec<(Labels, bool, usize)>,
 }
 
 impl MatrixBuilder {
-    /// Adds the point of series `labels` at step `t`; a second one at the same step means two
-    /// series of that step's vector ended up with the same labels.
-    fn push(&mut self, labels: Labels, t: i64, v: f64) -> Result<()> {
+    /// Adds one step's vector.
+    fn push_step(&mut self, vector: value::Vector, t: i64) -> Result<()> {
+        let mut this_step = Vec::with_capacity(vector.len());
+        for (position, sample) in vector.into_iter().enumerate() {
+            let series = match self.previous_step.get(position) {
+                Some((labels, drop_name, series))
+                    if *drop_name == sample.drop_name && labels.is_same_set(&sample.labels) =>
+                {
+                    *series
+                }
+                _ => self.series_of(value::final_labels(sample.labels.clone(), sample.drop_name)),
+            };
+            self.push_at(series, t, sample.v)?;
+            this_step.push((sample.labels, sample.drop_name, series));
+        }
+        self.previous_step = this_step;
+        Ok(())
+    }
+
+    /// Adds a scalar query's value at step `t`.
+    fn push_scalar(&mut self, t: i64, v: f64) -> Result<()> {
+        let series = self.series_of(Labels::empty());
+        self.push_at(series, t, v)
+    }
+
+    /// The position of the series with `labels`, added if new.
+    fn series_of(&mut self, labels: Labels) -> usize {
         let series = &mut self.series;
-        let i = *self.index.entry(labels).or_insert_with_key(|labels| {
+        *self.index.entry(labels).or_insert_with_key(|labels| {
             series.push(RangeSeries { labels: labels.clone(), samples: Vec::new(), drop_name: false });
             series.len() - 1
-        });
-        let samples = &mut series[i].samples;
+        })
+    }
+
+    /// Adds the point of series `i` at step `t`; a second one at the same step means two
+    /// series of that step's vector ended up with the same labels.
+    fn push_at(&mut self, i: usize, t: i64, v: f64) -> Result<()> {
+        let samples = &mut self.series[i].samples;
         if samples.last().is_some_and(|last| last.t == t) {
             return Err(duplicate_labelset());
         }
@@ -237,4 +267,44 @@ pub fn parse(query: &str) -> Result<Expr> {
         .get_or_init(|| StringMemo::new(256))
         .get_or_try_insert(query, || parser::parse(query))
         .map_err(|message| Error::BadData(format!("invalid parameter \"query\": {message}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value::VectorSample;
+    use super::*;
+
+    fn series(builder: &MatrixBuilder) -> Vec<(String, Vec<(i64, f64)>)> {
+        let points = |s: &RangeSeries| s.samples.iter().map(|p| (p.t, p.v)).collect();
+        builder.series.iter().map(|s| (s.labels.to_string(), points(s))).collect()
+    }
+
+    #[test]
+    fn steps_find_their_series_by_shared_label_sets_or_by_value() {
+        let labels = |x: &str| Labels::from_pairs([("__name__", "m"), ("x", x)]).unwrap();
+        let (a, b) = (labels("a"), labels("b"));
+        let mut matrix = MatrixBuilder::default();
+        matrix
+            .push_step(vec![VectorSample::new(a.clone(), 0, 1.0), VectorSample::new(b.clone(), 0, 2.0)], 0)
+            .unwrap();
+        // `b` moved to the first position; `a` comes back as an equal set built apart.
+        matrix
+            .push_step(vec![VectorSample::new(b.clone(), 0, 3.0), VectorSample::new(labels("a"), 0, 4.0)], 10)
+            .unwrap();
+        // The same set with its name marked for removal is another series.
+        matrix.push_step(vec![VectorSample::dropping_name(b.clone(), 0, 5.0)], 20).unwrap();
+        matrix.push_step(vec![VectorSample::dropping_name(b.clone(), 0, 6.0)], 30).unwrap();
+        assert_eq!(
+            series(&matrix),
+            [
+                (a.to_string(), vec![(0, 1.0), (10, 4.0)]),
+                (b.to_string(), vec![(0, 2.0), (10, 3.0)]),
+                ("{x=\"b\"}".to_string(), vec![(20, 5.0), (30, 6.0)]),
+            ]
+        );
+        let clash =
+            vec![VectorSample::dropping_name(a, 0, 1.0), VectorSample::dropping_name(labels("a"), 0, 2.0)];
+        let error = matrix.push_step(clash, 40).unwrap_err();
+        assert!(error.to_string().contains("same labelset"), "{error}");
+    }
 }
