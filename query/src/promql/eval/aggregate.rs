@@ -1,6 +1,7 @@
 //! Aggregation operators: `sum min max avg group stddev stdvar count count_values topk bottomk
 //! quantile`, with `by`/`without` grouping, as Prometheus evaluates them.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use argus_model::labels::is_valid_label_name;
@@ -240,6 +241,9 @@ impl<'a> Grouping<'a> {
 
 /// Groups in order of first appearance, each with its members.
 fn group(input: Vector, grouping: &Grouping<'_>) -> Vec<(Labels, Vector)> {
+    if let Grouping::All = grouping {
+        return if input.is_empty() { Vec::new() } else { vec![(Labels::empty(), input)] };
+    }
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vector)> = Vec::new();
     for sample in input {
@@ -291,11 +295,25 @@ fn select_k(input: Vector, grouping: &Grouping<'_>, k: f64, largest: bool, t: i6
     }
     let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
     let mut out = Vec::new();
-    for (_, mut members) in group(input, grouping) {
-        members.sort_by(|a, b| compare_nan_last(a.v, b.v, largest));
-        out.extend(members.into_iter().take(k).map(|s| VectorSample { t, ..s }));
+    for (_, members) in group(input, grouping) {
+        let first = first_k(members, k, |a, b| compare_nan_last(a.v, b.v, largest));
+        out.extend(first.into_iter().map(|s| VectorSample { t, ..s }));
     }
     out
+}
+
+/// The first `k` of `items` in the order a stable sort by `order` gives, in that order, without
+/// sorting them all: ties are broken by position, which makes the order total, so selecting
+/// the k-th element and sorting only the ones before it gives the same answer.
+fn first_k<T>(items: Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    let mut ranked: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    let total = |a: &(usize, T), b: &(usize, T)| order(&a.1, &b.1).then(a.0.cmp(&b.0));
+    if k < ranked.len() {
+        ranked.select_nth_unstable_by(k, total);
+        ranked.truncate(k);
+    }
+    ranked.sort_unstable_by(total);
+    ranked.into_iter().map(|(_, item)| item).collect()
 }
 
 /// `count_values("label", v)`: per group, how many members have each value, the value
@@ -317,4 +335,28 @@ fn count_values(input: Vector, grouping: &Grouping<'_>, label: &str, t: i64) -> 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_k_agrees_with_a_stable_sort_cut_to_k() {
+        // Values with many ties and NaNs; each item remembers its position to show which of
+        // the tied ones were kept, and in what order.
+        let values = [3.0, f64::NAN, 1.0, 3.0, 2.0, 1.0, f64::NAN, 3.0, 0.5, 2.0, 3.0, 1.0];
+        let items: Vec<(usize, f64)> = values.iter().copied().enumerate().collect();
+        for largest in [true, false] {
+            let order = |a: &(usize, f64), b: &(usize, f64)| compare_nan_last(a.1, b.1, largest);
+            for k in 0..=items.len() + 1 {
+                let mut sorted = items.clone();
+                sorted.sort_by(order);
+                sorted.truncate(k);
+                let got = first_k(items.clone(), k, order);
+                let positions = |v: &[(usize, f64)]| v.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+                assert_eq!(positions(&got), positions(&sorted), "k={k} largest={largest}");
+            }
+        }
+    }
 }
