@@ -172,6 +172,16 @@ impl Db {
 
     /// Series matching `matchers` with samples in range, from the blocks and the head, each
     /// series once, with warnings about damaged data that had to be left out.
+    /// How many series pieces a select of `matchers` over `range` would read, at most: the
+    /// matching series of the head and of each block overlapping `range`, from the postings
+    /// alone (which remember regex answers, so the select that follows repeats little).
+    pub(crate) fn count_matching(&self, matchers: &[Matcher], range: TimeRange) -> u64 {
+        let head = self.state.lock().head.count_matching(matchers);
+        let blocks = self.blocks();
+        let overlapping = blocks.iter().filter(|b| b.meta().overlaps(range.min, range.max));
+        head + overlapping.map(|b| b.count_matching(matchers)).sum::<u64>()
+    }
+
     pub(crate) fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Selection {
         let blocks = self.blocks();
         let head = self.state.lock().head.select(matchers, hints);

@@ -301,11 +301,34 @@ impl Appendable for Shards {
     }
 }
 
+/// Series pieces a select must read across the shards before they are read in parallel: below
+/// it, starting a thread costs more than the reading it takes over.
+const PARALLEL_SELECT_PIECES: u64 = 4096;
+
 impl Queryable for Shards {
+    /// Selects from every shard, in shard order. A large selection reads the shards in
+    /// parallel, one thread each: building each series' label set and chunk list is most of a
+    /// large query's select.
     fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Selection, StorageError> {
+        let parallel = self.dbs.len() > 1
+            && self.dbs.iter().map(|db| db.count_matching(matchers, hints.range)).sum::<u64>()
+                >= PARALLEL_SELECT_PIECES;
+        let per_shard: Vec<Selection> = if parallel {
+            std::thread::scope(|scope| {
+                let (first, rest) = self.dbs.split_first().expect("more than one shard");
+                let others: Vec<_> =
+                    rest.iter().map(|db| scope.spawn(move || db.select(matchers, hints))).collect();
+                let mut selections = vec![first.select(matchers, hints)];
+                selections.extend(
+                    others.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+                );
+                selections
+            })
+        } else {
+            self.dbs.iter().map(|db| db.select(matchers, hints)).collect()
+        };
         let mut selection = Selection::default();
-        for db in &self.dbs {
-            let Selection { series, warnings } = db.select(matchers, hints);
+        for Selection { series, warnings } in per_shard {
             selection.series.extend(series);
             selection.warnings.extend(warnings);
         }

@@ -162,6 +162,48 @@ fn the_head_is_cut_into_blocks_and_everything_reads_back_across_reopens() {
     );
 }
 
+/// What `matchers` select over all time, each series once.
+fn select_all(shards: &Shards, matchers: &[Matcher]) -> Stored {
+    let hints = SelectHints { range: TimeRange::ALL, samples: SamplesWanted::All };
+    let mut stored = Stored::new();
+    for series in shards.select(matchers, hints).unwrap().series {
+        let samples: Vec<(i64, u64)> = series.samples.map(|x| (x.t, x.v.to_bits())).collect();
+        assert!(stored.insert(series.labels, samples).is_none(), "a series was returned twice");
+    }
+    stored
+}
+
+#[test]
+fn a_large_select_reads_the_shards_in_parallel_and_finds_what_a_small_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = open(dir.path());
+    // 3 000 series, each in a block and in the head: 6 000 pieces, more than a select reads
+    // one shard after the other (4 096); half of them, 3 000, are read so.
+    let series = 3_000;
+    let mut written = Stored::new();
+    for minute in 0..4 {
+        let batch: Vec<SeriesSamples> = (0..series)
+            .map(|i| SeriesSamples {
+                labels: labels(i),
+                samples: vec![Sample::new(minute * MINUTE, value(i, minute))],
+            })
+            .collect();
+        shards.append(&WriteBatch::from_series(&batch)).unwrap();
+        for s in batch {
+            written.entry(s.labels).or_default().push((minute * MINUTE, s.samples[0].v.to_bits()));
+        }
+        if minute == 1 {
+            shards.flush().unwrap();
+        }
+    }
+    let all = select_all(&shards, &[Matcher::equal("__name__", "m")]);
+    assert_same(&all, &written, "one large select");
+    // Each half is small enough to be read one shard after the other.
+    let mut halves = select_all(&shards, &[Matcher::equal("parity", "0")]);
+    halves.extend(select_all(&shards, &[Matcher::equal("parity", "1")]));
+    assert_same(&halves, &all, "two small selects");
+}
+
 #[test]
 fn a_flush_moves_the_whole_head_into_blocks() {
     let dir = tempfile::tempdir().unwrap();

@@ -158,7 +158,7 @@ pub(crate) struct IndexReader {
     series_count: u32,
     /// What chunk times are stored relative to.
     base_time: i64,
-    /// Answers to scanning matchers (the index never changes, so they stay right).
+    /// Answers to matcher sets (the index never changes, so they stay right).
     matcher_cache: MatcherCache,
 }
 
@@ -201,7 +201,7 @@ impl IndexReader {
             postings,
             series_count,
             base_time,
-            matcher_cache: MatcherCache::default(),
+            matcher_cache: MatcherCache::remembering_lookups(),
         })
     }
 

@@ -106,6 +106,12 @@ impl Block {
         Ok(affected)
     }
 
+    /// How many series `matchers` select in this block: an upper bound of what
+    /// [`Block::select`] returns, at the cost of the postings lookup alone.
+    pub fn count_matching(&self, matchers: &[Matcher]) -> u64 {
+        self.index.select(matchers).len()
+    }
+
     pub fn meta(&self) -> &BlockMeta {
         &self.meta
     }

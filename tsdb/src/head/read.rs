@@ -37,6 +37,12 @@ impl Head {
     }
 
     /// `range` cut to what the head serves, or `None` when nothing of it is left.
+    /// How many series `matchers` select, whatever their samples: an upper bound of what
+    /// [`Head::select`] returns, at the cost of the postings lookup alone.
+    pub fn count_matching(&self, matchers: &[Matcher]) -> u64 {
+        self.postings.select(&self.symbols, matchers).len()
+    }
+
     fn readable(&self, range: TimeRange) -> Option<TimeRange> {
         let min = range.min.max(self.floor);
         (min <= range.max).then(|| TimeRange::new(min, range.max))

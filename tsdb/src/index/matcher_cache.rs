@@ -1,11 +1,13 @@
-//! Remembers which series a set of label matchers selected from an index, for the sets whose
-//! answer needs a scan of a label's values (regexes such as `instance=~"host-0000[0-9]:9100"`).
+//! Remembers which series a set of label matchers selected from an index.
 //!
 //! Dashboards send the same selectors at every refresh, and testing thousands of label values
-//! costs more than the rest of a small query. Matchers that name their values (`=`, `!=`,
-//! `=~"a|b"`) are looked up directly and never cached. A block's index never changes, so its
-//! entries stay right; the head clears its cache whenever its postings change. The cache is
-//! bounded by entries and by the bitmaps' size, oldest entries going first.
+//! against a regex (`instance=~"host-0000[0-9]:9100"`) costs more than the rest of a small
+//! query. In the head, matchers that name their values (`=`, `!=`, `=~"a|b"`) are looked up
+//! directly and not remembered; a block remembers those too, since each lookup decodes a
+//! postings list from the file (and a large select looks its matchers up twice, see
+//! `Shards::select`). A block's index never changes, so its entries stay right; the head clears
+//! its cache whenever its postings change. The cache is bounded by entries and by the bitmaps'
+//! size, oldest entries going first.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -21,6 +23,8 @@ const MAX_BYTES: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub(crate) struct MatcherCache {
     entries: Mutex<Entries>,
+    /// Whether sets of matchers that name their values are remembered too.
+    remember_lookups: bool,
 }
 
 #[derive(Debug, Default)]
@@ -32,14 +36,19 @@ struct Entries {
 }
 
 impl MatcherCache {
+    /// A cache that also remembers sets whose matchers all name their values (a block's).
+    pub fn remembering_lookups() -> Self {
+        Self { remember_lookups: true, ..Self::default() }
+    }
+
     /// The series `matchers` select: remembered, or computed by `select` (and remembered when
-    /// some matcher scans values).
+    /// some matcher scans values, or always when remembering lookups).
     pub fn get_or_select(
         &self,
         matchers: &[Matcher],
         select: impl FnOnce() -> RoaringBitmap,
     ) -> RoaringBitmap {
-        if matchers.iter().all(Matcher::names_its_values) {
+        if !self.remember_lookups && matchers.iter().all(Matcher::names_its_values) {
             return select();
         }
         let key = key_of(matchers);
@@ -121,6 +130,11 @@ mod tests {
         cache.get_or_select(&listed, || select(&[1]));
         cache.get_or_select(&listed, || select(&[1]));
         assert_eq!(runs.get(), 5, "looked up each time");
+
+        let block = MatcherCache::remembering_lookups();
+        block.get_or_select(&listed, || select(&[1]));
+        assert_eq!(block.get_or_select(&listed, || select(&[2])), select(&[1]), "remembered");
+        assert_eq!(runs.get(), 7, "the second answer came from the cache");
     }
 
     #[test]
