@@ -15,7 +15,7 @@ use super::QueryState;
 use super::error::ApiError;
 use super::params::{Params, parse_time};
 use super::prom::{Success, blocking};
-use crate::promql::value::{PromFloat, Value};
+use crate::promql::value::{Value, with_formatted_float};
 use crate::promql::{Engine, Evaluated};
 
 pub async fn query(
@@ -181,7 +181,7 @@ struct FloatString(f64);
 
 impl Serialize for FloatString {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&PromFloat(self.0))
+        with_formatted_float(self.0, |text| serializer.serialize_str(text))
     }
 }
 

@@ -70,23 +70,69 @@ pub fn final_labels(labels: Labels, drop_name: bool) -> Labels {
 }
 
 /// A float as Prometheus prints sample values (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):
-/// the shortest decimal that reads back exactly, `NaN`, `+Inf`, `-Inf`.
+/// the shortest decimal that reads back exactly, never in exponent form, `NaN`, `+Inf`, `-Inf`.
 pub fn format_float(v: f64) -> String {
-    PromFloat(v).to_string()
+    with_formatted_float(v, str::to_string)
 }
 
-/// Displays a float as [`format_float`] does, without allocating.
-pub struct PromFloat(pub f64);
+/// Calls `use_text` with `v` formatted as [`format_float`] formats it, from a buffer on the
+/// stack: result bodies print one float per point, and `core::fmt`'s float printing costs
+/// several times the shortest-digits algorithm of `zmij` behind it.
+pub fn with_formatted_float<R>(v: f64, use_text: impl FnOnce(&str) -> R) -> R {
+    if v.is_nan() {
+        return use_text("NaN");
+    }
+    if v.is_infinite() {
+        return use_text(if v > 0.0 { "+Inf" } else { "-Inf" });
+    }
+    let mut buffer = zmij::Buffer::new();
+    let shortest = buffer.format_finite(v);
+    if shortest.contains('e') {
+        // Below 1e-5 or from 1e16 up: `zmij` switches to an exponent, Go does not; std's
+        // `Display` prints the same digits in positional form.
+        return use_text(&v.to_string());
+    }
+    // `zmij` marks whole numbers with `.0`; Go prints them bare.
+    use_text(shortest.strip_suffix(".0").unwrap_or(shortest))
+}
 
-impl std::fmt::Display for PromFloat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.0;
-        if v.is_nan() {
-            f.write_str("NaN")
-        } else if v.is_infinite() {
-            f.write_str(if v > 0.0 { "+Inf" } else { "-Inf" })
-        } else {
-            write!(f, "{v}")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn floats_print_as_go_prints_them() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-42.125, "-42.125"),
+            (0.1, "0.1"),
+            (2.0 / 3.0, "0.6666666666666666"),
+            (123456789.0, "123456789"),
+            (1e15, "1000000000000000"),
+            (1e16, "10000000000000000"),
+            (1.2345e21, "1234500000000000000000"),
+            (0.00001, "0.00001"),
+            (1e-7, "0.0000001"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for (v, printed) in cases {
+            assert_eq!(format_float(v), printed, "{v:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_finite_float_prints_as_std_does_and_reads_back(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite());
+            let printed = format_float(v);
+            prop_assert_eq!(&printed, &v.to_string());
+            prop_assert_eq!(printed.parse::<f64>().unwrap().to_bits(), v.to_bits());
         }
     }
 }
