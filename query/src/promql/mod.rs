@@ -5,7 +5,8 @@
 //! would be (Prometheus's rule for range queries). Every selector's series are selected once
 //! for the window the whole query reads through it (planned from the AST: offsets, `@`,
 //! ranges, subqueries, the lookback delta); selectors and range functions are then computed
-//! for the whole grid series by series, decoding one series at a time (see `eval`).
+//! for the whole grid series by series, decoding one series at a time (see `eval`); a range
+//! query that is just such a node takes those series as its result, without a vector per step.
 //! `docs/promql.md` describes it for users. Limits: at most 11 000 points per series in a
 //! range query, `max_samples` samples decoded per query, and a `timeout` checked as it runs.
 
@@ -17,17 +18,24 @@ pub use annotations::Annotations;
 pub use functions::almost_equal;
 pub mod value;
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argus_model::cache::StringMemo;
-use argus_model::{Labels, Queryable, Sample};
+use argus_model::{Labels, PrehashedState, Queryable, Sample};
 use promql_parser::parser::{self, Expr, value::ValueType};
 
 use crate::error::{Error, Result};
 use eval::Evaluator;
 use value::{RangeSeries, Value};
+
+/// Maps and sets keyed by label sets (whose hash is computed once, when the set is built) or
+/// by AST node addresses: SipHash, std's default, would cost as much as the rest of a lookup,
+/// and the engine looks one up per series and step.
+pub(crate) type PrehashedMap<K, V> = HashMap<K, V, PrehashedState>;
+pub(crate) type PrehashedSet<K> = HashSet<K, PrehashedState>;
 
 /// Most points a range query may return per series, as Prometheus.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -131,25 +139,80 @@ impl Engine {
         let deadline = Instant::now() + timeout.min(self.options.timeout);
         let mut evaluator =
             Evaluator::new(self.storage.as_ref(), &self.options, &expr, (start, end, step), deadline)?;
-        let mut matrix = MatrixBuilder::default();
-        let mut t = start;
-        while t <= end {
-            match evaluator.eval(&expr, t)? {
-                Value::Scalar { v, .. } => matrix.push_scalar(t, v)?,
-                Value::Vector(vector) => matrix.push_step(vector, t)?,
-                other => {
-                    return Err(Error::Execution(format!(
-                        "unexpected {} result in a range query",
-                        other.type_name()
-                    )));
-                }
-            }
-            t += step;
-        }
-        let mut matrix = matrix.series;
+        let mut matrix = match evaluator.matrix_on_grid(&expr) {
+            Some(matrix) => join_same_labels(matrix?)?,
+            None => evaluate_steps(&mut evaluator, &expr, (start, end, step))?,
+        };
         matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Evaluated { value: Value::Matrix(matrix), annotations: evaluator.take_annotations() })
     }
+}
+
+/// A range query evaluated step by step, each step's vector added to the matrix.
+fn evaluate_steps(
+    evaluator: &mut Evaluator<'_>,
+    expr: &Expr,
+    (start, end, step): (i64, i64, i64),
+) -> Result<value::Matrix> {
+    let mut matrix = MatrixBuilder::default();
+    let mut t = start;
+    while t <= end {
+        match evaluator.eval(expr, t)? {
+            Value::Scalar { v, .. } => matrix.push_scalar(t, v)?,
+            Value::Vector(vector) => matrix.push_step(vector, t)?,
+            other => {
+                return Err(Error::Execution(format!(
+                    "unexpected {} result in a range query",
+                    other.type_name()
+                )));
+            }
+        }
+        t += step;
+    }
+    Ok(matrix.series)
+}
+
+/// A matrix computed for the whole grid at once, with marked metric names removed. Series
+/// that are left with the same labels become one, as a step-by-step evaluation joins them,
+/// unless two of them have a value at the same step: then the query fails as it would at that
+/// step.
+fn join_same_labels(matrix: value::Matrix) -> Result<value::Matrix> {
+    let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
+    let mut joined: value::Matrix = Vec::with_capacity(matrix.len());
+    for series in matrix {
+        let labels = value::final_labels(series.labels, series.drop_name);
+        match index.entry(labels) {
+            Entry::Vacant(entry) => {
+                joined.push(RangeSeries {
+                    labels: entry.key().clone(),
+                    samples: series.samples,
+                    drop_name: false,
+                });
+                entry.insert(joined.len() - 1);
+            }
+            Entry::Occupied(entry) => {
+                let earlier = &mut joined[*entry.get()].samples;
+                *earlier = merge_steps(std::mem::take(earlier), series.samples)?;
+            }
+        }
+    }
+    Ok(joined)
+}
+
+/// The points of two series in step order; both having one at a step is an error.
+fn merge_steps(a: Vec<Sample>, b: Vec<Sample>) -> Result<Vec<Sample>> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        match x.t.cmp(&y.t) {
+            std::cmp::Ordering::Less => merged.extend(a.next()),
+            std::cmp::Ordering::Greater => merged.extend(b.next()),
+            std::cmp::Ordering::Equal => return Err(duplicate_labelset()),
+        }
+    }
+    merged.extend(a);
+    merged.extend(b);
+    Ok(merged)
 }
 
 /// A query's result and its annotations (warnings and infos) to pass on.
@@ -162,7 +225,7 @@ pub struct Evaluated {
 /// A range query's result, gathered step by step.
 #[derive(Default)]
 struct MatrixBuilder {
-    index: HashMap<Labels, usize>,
+    index: PrehashedMap<Labels, usize>,
     series: Vec<RangeSeries>,
     /// Where each sample of the previous step went: its label set (as evaluated, before a
     /// marked metric name is removed), the mark, and the series. Vectors computed for the
@@ -243,7 +306,7 @@ fn finish_matrix(matrix: value::Matrix) -> Result<value::Matrix> {
 }
 
 fn check_unique<'l>(labels: impl Iterator<Item = &'l Labels>) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = PrehashedSet::default();
     for l in labels {
         if !seen.insert(l) {
             return Err(duplicate_labelset());

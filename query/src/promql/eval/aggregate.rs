@@ -2,7 +2,6 @@
 //! quantile`, with `by`/`without` grouping, as Prometheus evaluates them.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use argus_model::labels::is_valid_label_name;
 use argus_model::{Labels, METRIC_NAME};
@@ -11,6 +10,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use super::call::{PlainRangeCall, unparen};
 use super::{Evaluator, compare_nan_last};
 use crate::error::{Error, Result};
+use crate::promql::PrehashedMap;
 use crate::promql::annotations;
 use crate::promql::functions::{aggregation_variance, kahan_sum_inc, mean, quantile};
 use crate::promql::value::{Value, Vector, VectorSample, format_float};
@@ -69,7 +69,7 @@ fn fused_on_grid(ev: &mut Evaluator<'_>, agg: &AggregateExpr, op: &str, t: i64) 
     let node = agg as *const AggregateExpr as usize;
     Some(ev.grid_value(node, i, |ev, annotations| {
         let mut keys: Vec<Labels> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
         let group_of: Vec<usize> = ev
             .fetched_labels(plain.selector)
             .iter()
@@ -244,7 +244,7 @@ fn group(input: Vector, grouping: &Grouping<'_>) -> Vec<(Labels, Vector)> {
     if let Grouping::All = grouping {
         return if input.is_empty() { Vec::new() } else { vec![(Labels::empty(), input)] };
     }
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
     let mut groups: Vec<(Labels, Vector)> = Vec::new();
     for sample in input {
         let key = grouping.key(&sample);
@@ -322,7 +322,7 @@ fn count_values(input: Vector, grouping: &Grouping<'_>, label: &str, t: i64) -> 
     if !is_valid_label_name(label) {
         return Err(Error::Execution(format!("invalid label name \"{label}\"")));
     }
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
     let mut out: Vec<VectorSample> = Vec::new();
     for sample in input {
         let labels = grouping.key(&sample).with(label, &format_float(sample.v));

@@ -5,14 +5,13 @@
 //! Arithmetic and `bool` comparisons drop the metric name; filtering comparisons and set
 //! operators keep the series as they are.
 
-use std::collections::{HashMap, HashSet};
-
 use argus_model::{Labels, METRIC_NAME};
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::Evaluator;
 use crate::error::{Error, Result};
 use crate::promql::value::{Value, Vector, VectorSample};
+use crate::promql::{PrehashedMap, PrehashedSet};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &BinaryExpr, t: i64) -> Result<Value> {
     let op = expr.op.to_string();
@@ -117,13 +116,13 @@ fn signature(labels: &Labels, modifier: Option<&BinModifier>) -> Labels {
 
 /// `and` (keep lhs samples with a match) and `unless` (keep those without).
 fn set_and(lhs: Vector, rhs: Vector, modifier: Option<&BinModifier>, keep_matched: bool) -> Vector {
-    let right: HashSet<Labels> = rhs.iter().map(|s| signature(&s.labels, modifier)).collect();
+    let right: PrehashedSet<Labels> = rhs.iter().map(|s| signature(&s.labels, modifier)).collect();
     lhs.into_iter().filter(|s| right.contains(&signature(&s.labels, modifier)) == keep_matched).collect()
 }
 
 /// `or`: all of lhs, plus rhs samples whose signature lhs lacks.
 fn set_or(lhs: Vector, rhs: Vector, modifier: Option<&BinModifier>) -> Vector {
-    let left: HashSet<Labels> = lhs.iter().map(|s| signature(&s.labels, modifier)).collect();
+    let left: PrehashedSet<Labels> = lhs.iter().map(|s| signature(&s.labels, modifier)).collect();
     let mut out = lhs;
     out.extend(rhs.into_iter().filter(|s| !left.contains(&signature(&s.labels, modifier))));
     out
@@ -143,7 +142,7 @@ fn vector_vector(
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     // Work as if the "many" side were on the left.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut one_side: HashMap<Labels, VectorSample> = HashMap::new();
+    let mut one_side: PrehashedMap<Labels, VectorSample> = PrehashedMap::default();
     for sample in one {
         let sig = signature(&sample.labels, modifier);
         if let Some(existing) = one_side.get(&sig) {
@@ -158,8 +157,8 @@ fn vector_vector(
     let comparison = is_comparison(op);
     let drop_name = !comparison || return_bool;
     let mut out = Vec::new();
-    let mut seen_one_to_one: HashSet<Labels> = HashSet::new();
-    let mut seen_outputs: HashSet<Labels> = HashSet::new();
+    let mut seen_one_to_one: PrehashedSet<Labels> = PrehashedSet::default();
+    let mut seen_outputs: PrehashedSet<Labels> = PrehashedSet::default();
     for sample in many {
         let sig = signature(&sample.labels, modifier);
         let Some(other) = one_side.get(&sig) else { continue };

@@ -10,6 +10,7 @@ use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::{Evaluator, compare_nan_last, concat_per_step};
 use crate::error::{Error, Result};
+use crate::promql::PrehashedMap;
 use crate::promql::annotations::{self, Annotations};
 use crate::promql::functions;
 use crate::promql::value::{Matrix, Value, Vector, VectorSample};
@@ -429,7 +430,7 @@ struct BucketGroup {
 /// not a number is left out with a warning.
 fn bucket_groups(vector: Vector, annotations: &mut Annotations) -> Vec<BucketGroup> {
     let mut groups: Vec<BucketGroup> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
     for sample in vector {
         let metric = if sample.drop_name { "" } else { sample.labels.get(METRIC_NAME).unwrap_or_default() };
         let le = sample.labels.get("le");

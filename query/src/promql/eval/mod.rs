@@ -17,7 +17,7 @@ mod parallel;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use argus_model::{
@@ -27,9 +27,9 @@ use argus_model::{
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
-use super::EngineOptions;
 use super::annotations::{self, Annotations};
 use super::value::{Matrix, RangeSeries, Value, Vector, VectorSample};
+use super::{EngineOptions, PrehashedMap, PrehashedSet};
 use crate::error::{Error, Result};
 use call::PlainRangeCall;
 use parallel::{Budget, fold_parts};
@@ -45,9 +45,9 @@ struct FetchedSeries {
 /// and whether it sorts at more than one time, which Prometheus warns about.
 #[derive(Default)]
 struct Plan<'e> {
-    windows: HashMap<usize, (&'e VectorSelector, i64, i64)>,
-    streamable: HashSet<usize>,
-    latest_only: HashSet<usize>,
+    windows: PrehashedMap<usize, (&'e VectorSelector, i64, i64)>,
+    streamable: PrehashedSet<usize>,
+    latest_only: PrehashedSet<usize>,
     sorts_in_range: bool,
 }
 
@@ -64,16 +64,16 @@ pub(super) struct Evaluator<'a> {
     query_start: i64,
     query_end: i64,
     /// Data of each selector, keyed by the selector node's address in the AST.
-    data: HashMap<usize, Vec<FetchedSeries>>,
+    data: PrehashedMap<usize, Vec<FetchedSeries>>,
     /// The evaluation times of a range query, in order.
     grid: Vec<i64>,
     /// Selectors and range functions evaluated for every grid time at once, series by series
     /// (one pass over each series' samples instead of a search per step), keyed by node.
-    on_grid: HashMap<usize, Vec<Vector>>,
+    on_grid: PrehashedMap<usize, Vec<Vector>>,
     /// Selected but not yet decoded series of the selectors a range query reads only through
     /// grid passes: those decode each series as they go, so a query never holds more than one
     /// decoded series of them at a time.
-    streams: RefCell<HashMap<usize, Vec<Series>>>,
+    streams: RefCell<PrehashedMap<usize, Vec<Series>>>,
     /// Subqueries under evaluation. Outside them each node is evaluated once per grid time, so
     /// its grid values can be handed out instead of copied; inside, a node may be evaluated at
     /// the same grid time again.
@@ -109,9 +109,9 @@ impl<'a> Evaluator<'a> {
             options,
             query_start: start,
             query_end: end,
-            data: HashMap::new(),
+            data: PrehashedMap::default(),
             grid,
-            on_grid: HashMap::new(),
+            on_grid: PrehashedMap::default(),
             streams: RefCell::default(),
             subquery_depth: 0,
             budget: Budget::new(options.max_samples, deadline),
@@ -368,30 +368,79 @@ impl<'a> Evaluator<'a> {
 
     /// [`Evaluator::instant_vector`] at every grid time, walking each series' samples once.
     fn instant_vectors_on_grid(&self, vs: &VectorSelector) -> Result<Vec<Vector>> {
-        let lookback = self.options.lookback_delta.as_millis() as i64;
-        let times = self.selector_times_on_grid(vs);
-        let parts = self.fold_series(
+        let steps = self.grid.len();
+        let parts = self.fold_instant_on_grid(
             vs,
-            || vec![Vec::new(); times.len()],
-            |out: &mut Vec<Vector>, _, labels, samples| {
-                let mut samples = samples.peekable();
-                let mut latest: Option<Sample> = None;
-                for (i, &at) in times.iter().enumerate() {
-                    // Selector times never decrease along the grid (`@` fixes them), so the
-                    // samples are consumed in order.
-                    while let Some(sample) = samples.next_if(|x| x.t <= at) {
-                        latest = Some(sample);
-                    }
-                    if let Some(latest) = latest
-                        && latest.t > at - lookback
-                        && !is_stale_nan(latest.v)
-                    {
-                        out[i].push(VectorSample::new(labels.clone(), latest.t, latest.v));
-                    }
-                }
+            || vec![Vec::new(); steps],
+            |out: &mut Vec<Vector>, i, _, labels, latest| {
+                out[i].push(VectorSample::new(labels.clone(), latest.t, latest.v));
             },
         )?;
         Ok(concat_per_step(parts))
+    }
+
+    /// Folds `visit(state, grid position, series index, labels, sample)` over every series
+    /// and grid time where [`Evaluator::instant_vector`] has a sample of the series, sliding
+    /// over each series once; see [`Evaluator::fold_series`] for the states.
+    fn fold_instant_on_grid<S: Send>(
+        &self,
+        vs: &VectorSelector,
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, usize, usize, &Labels, Sample) + Sync,
+    ) -> Result<Vec<S>> {
+        let lookback = self.options.lookback_delta.as_millis() as i64;
+        let times = self.selector_times_on_grid(vs);
+        self.fold_series(vs, init, |state, index, labels, samples| {
+            let mut samples = samples.peekable();
+            let mut latest: Option<Sample> = None;
+            for (i, &at) in times.iter().enumerate() {
+                // Selector times never decrease along the grid (`@` fixes them), so the
+                // samples are consumed in order.
+                while let Some(sample) = samples.next_if(|x| x.t <= at) {
+                    latest = Some(sample);
+                }
+                if let Some(latest) = latest
+                    && latest.t > at - lookback
+                    && !is_stale_nan(latest.v)
+                {
+                    visit(state, i, index, labels, latest);
+                }
+            }
+        })
+    }
+
+    /// A range query's whole result when `expr` is computed for every grid time at once (an
+    /// instant selector, or a plain range function such as `rate(x[5m])`), gathered series by
+    /// series instead of as a vector per step; names marked for removal are still on. `None`
+    /// for other expressions, which the range query evaluates step by step.
+    pub fn matrix_on_grid(&mut self, expr: &Expr) -> Option<Result<Matrix>> {
+        match call::unparen(expr) {
+            Expr::VectorSelector(vs) => {
+                let grid = &self.grid;
+                let parts =
+                    self.fold_instant_on_grid(vs, SeriesOnGrid::default, |out, i, series, labels, latest| {
+                        out.push(series, labels, false, Sample::new(grid[i], latest.v));
+                    });
+                Some(parts.map(SeriesOnGrid::concat))
+            }
+            Expr::Call(call) => {
+                let plain = PlainRangeCall::of(call)?;
+                let drop_name = !plain.keep_name;
+                let mut annotations = std::mem::take(&mut self.annotations);
+                let grid = &self.grid;
+                let parts = plain.fold_on_grid(
+                    self,
+                    &mut annotations,
+                    SeriesOnGrid::default,
+                    |out, i, series, labels, v| {
+                        out.push(series, labels, drop_name, Sample::new(grid[i], v));
+                    },
+                );
+                self.annotations = annotations;
+                Some(parts.map(SeriesOnGrid::concat))
+            }
+            _ => None,
+        }
     }
 
     /// Folds `visit(state, grid position, series index, selector time, labels, window)` over
@@ -483,7 +532,7 @@ impl<'a> Evaluator<'a> {
             first += step;
         }
         let mut order: Vec<Labels> = Vec::new();
-        let mut series: HashMap<Labels, (bool, Vec<Sample>)> = HashMap::new();
+        let mut series: PrehashedMap<Labels, (bool, Vec<Sample>)> = PrehashedMap::default();
         let mut ts = first;
         while ts <= at {
             let points: Vector = match self.eval(&sq.expr, ts)? {
@@ -567,7 +616,7 @@ fn select(
         return select_one(&alternatives[0]);
     }
     // A series matched by several `or` alternatives is fetched once.
-    let mut seen: HashSet<Labels> = HashSet::new();
+    let mut seen: PrehashedSet<Labels> = PrehashedSet::default();
     let mut selected = Vec::new();
     for matchers in alternatives {
         for series in select_one(&matchers)? {
@@ -589,6 +638,31 @@ fn decode_all(selected: Vec<Series>, budget: &Budget) -> Result<Vec<FetchedSerie
         Ok(())
     })?;
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// Grid values gathered series by series, for [`Evaluator::matrix_on_grid`]: a grid pass
+/// visits one series at a time, in time order.
+#[derive(Default)]
+struct SeriesOnGrid {
+    series: Matrix,
+    /// The index of the series the last value was of.
+    last: Option<usize>,
+}
+
+impl SeriesOnGrid {
+    /// Adds a value of series `index`.
+    fn push(&mut self, index: usize, labels: &Labels, drop_name: bool, point: Sample) {
+        if self.last != Some(index) {
+            self.last = Some(index);
+            self.series.push(RangeSeries { labels: labels.clone(), samples: Vec::new(), drop_name });
+        }
+        self.series.last_mut().expect("pushed above").samples.push(point);
+    }
+
+    /// The series of every part, part after part.
+    fn concat(parts: Vec<Self>) -> Matrix {
+        parts.into_iter().flat_map(|part| part.series).collect()
+    }
 }
 
 /// Per-step vectors of several parts of the series joined, part after part.
