@@ -20,7 +20,7 @@ use super::QueryState;
 use super::error::ApiError;
 use super::params::Params;
 use super::prom::{Success, blocking};
-use super::promql::success_body;
+use super::result_body;
 use crate::logql::ast::{LogExpr, Query};
 use crate::logql::metric::{self, Evaluation};
 use crate::logql::{self, StreamResult};
@@ -237,7 +237,7 @@ async fn metric_response(
     let body = blocking(move || -> Result<Vec<u8>, ApiError> {
         let evaluated = metric::evaluate(&expr, storage.as_ref(), evaluation, &options, options.timeout)
             .map_err(|e| ApiError { kind: e.kind(), message: e.to_string() })?;
-        success_body(&evaluated)
+        Ok(result_body::encode(&evaluated.value, &evaluated.annotations))
     })
     .await?;
     Ok(json(body))

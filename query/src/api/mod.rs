@@ -9,6 +9,7 @@ mod loki_tail;
 mod params;
 mod prom;
 mod promql;
+mod result_body;
 
 use std::sync::Arc;
 

@@ -15,27 +15,20 @@ use serde_json::Value;
 use super::QueryState;
 use super::error::ApiError;
 use super::params::Params;
-use crate::promql::Annotations;
 
-/// The success envelope: `{"status":"success","data":…,"warnings":[…],"infos":[…]}`.
+/// The success envelope of the metadata endpoints: `{"status":"success","data":…,"warnings":[…]}`
+/// (query results, which may carry infos too, are written by `result_body`).
 #[derive(Serialize)]
 pub struct Success<T> {
     status: &'static str,
     data: T,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    infos: Vec<String>,
 }
 
 impl<T> Success<T> {
     pub(super) fn new(data: T) -> Self {
-        Self::with_annotations(data, Annotations::default())
-    }
-
-    pub(super) fn with_annotations(data: T, annotations: Annotations) -> Self {
-        let Annotations { warnings, infos } = annotations;
-        Self { status: "success", data, warnings, infos }
+        Self { status: "success", data, warnings: Vec::new() }
     }
 }
 
