@@ -14,7 +14,7 @@ use crate::promql::value::{Value, with_formatted_float};
 
 /// Encodes `value` and its annotations as the success response body.
 pub fn encode(value: &Value, annotations: &Annotations) -> Vec<u8> {
-    let mut body = Body(Vec::with_capacity(256));
+    let mut body = Body(Vec::with_capacity(estimated_size(value)));
     body.raw(r#"{"status":"success","data":{"resultType":""#);
     body.raw(value.type_name());
     body.raw(r#"","result":"#);
@@ -43,6 +43,21 @@ pub fn encode(value: &Value, annotations: &Annotations) -> Vec<u8> {
     body.messages("infos", &annotations.infos);
     body.raw("}");
     body.0
+}
+
+/// About how long the body of `value` is, so that it is not grown copy after copy: a label
+/// set and a point take a few dozen bytes each.
+fn estimated_size(value: &Value) -> usize {
+    const ENVELOPE: usize = 128;
+    const LABELS: usize = 128;
+    const POINT: usize = 28;
+    match value {
+        Value::Scalar { .. } | Value::String { .. } => ENVELOPE,
+        Value::Vector(vector) => ENVELOPE + vector.len() * (LABELS + POINT),
+        Value::Matrix(matrix) => {
+            ENVELOPE + matrix.iter().map(|series| LABELS + series.samples.len() * POINT).sum::<usize>()
+        }
+    }
 }
 
 /// A response body being written.
