@@ -4,12 +4,13 @@
 //! `offset` and `@`, series that lose their names and then meet, and enough series to be split
 //! across cores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use argus_model::{Appendable, Labels, Sample, SeriesSamples, WriteBatch, stale_nan};
 use argus_query::promql::value::Value;
-use argus_query::promql::{Engine, EngineOptions};
+use argus_query::promql::{Engine, EngineOptions, Evaluated};
 use argus_tsdb::{Shards, TsdbConfig};
 
 const SCRAPE_MS: i64 = 15_000;
@@ -61,32 +62,43 @@ fn engine() -> (Engine, tempfile::TempDir) {
 /// Points by series, as `labels -> [(t, value bits)]`.
 type Points = BTreeMap<String, Vec<(i64, u64)>>;
 
+/// What a query gave: its points, and its warnings and infos.
+type Answer = (Points, BTreeSet<String>);
+
+fn annotations(evaluated: &Evaluated) -> impl Iterator<Item = String> + '_ {
+    evaluated.annotations.warnings.iter().chain(&evaluated.annotations.infos).cloned()
+}
+
 /// The range query from minute 2 to 28 at a 30 s step, or its error.
-fn as_range(engine: &Engine, query: &str) -> Result<Points, String> {
-    let value = engine.range(query, 2 * MINUTE, 28 * MINUTE, 30_000).map_err(|e| e.to_string())?;
-    let Value::Matrix(matrix) = value else { panic!("{query}: not a matrix") };
+fn as_range(engine: &Engine, query: &str) -> Result<Answer, String> {
+    let evaluated =
+        engine.range_within(query, 2 * MINUTE, 28 * MINUTE, 30_000, NO_TIMEOUT).map_err(|e| e.to_string())?;
+    let Value::Matrix(matrix) = &evaluated.value else { panic!("{query}: not a matrix") };
     let mut points = Points::new();
     for s in matrix {
         let entry = points.entry(s.labels.to_string()).or_default();
         assert!(entry.is_empty(), "{query}: {} twice in the result", s.labels);
         entry.extend(s.samples.iter().map(|p| (p.t, p.v.to_bits())));
     }
-    Ok(points)
+    Ok((points, annotations(&evaluated).collect()))
 }
 
 /// The same query as an instant query at each step of [`as_range`], or the first error.
-fn as_instants(engine: &Engine, query: &str) -> Result<Points, String> {
+fn as_instants(engine: &Engine, query: &str) -> Result<Answer, String> {
     let mut points = Points::new();
+    let mut raised = BTreeSet::new();
     for t in (2 * MINUTE..=28 * MINUTE).step_by(30_000) {
-        let Value::Vector(vector) = engine.instant(query, t).map_err(|e| e.to_string())? else {
-            panic!("{query}: not a vector")
-        };
+        let evaluated = engine.instant_within(query, t, NO_TIMEOUT).map_err(|e| e.to_string())?;
+        let Value::Vector(vector) = &evaluated.value else { panic!("{query}: not a vector") };
         for s in vector {
             points.entry(s.labels.to_string()).or_default().push((t, s.v.to_bits()));
         }
+        raised.extend(annotations(&evaluated));
     }
-    Ok(points)
+    Ok((points, raised))
 }
+
+const NO_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[test]
 fn whole_grid_results_equal_the_query_at_every_step() {
@@ -98,21 +110,39 @@ fn whole_grid_results_equal_the_query_at_every_step() {
         "m @ 600",
         "c",
         "rate(c[2m])",
+        "rate(m[2m])",
         "increase(c[5m] offset 1m)",
         "last_over_time(m[1m])",
         "quantile_over_time(0.5, m[3m])",
+        "quantile_over_time(2, m[3m])",
         "count_over_time(m[1m] @ 900)",
         "rate({__name__=~\"a|b\"}[1m])",
         "last_over_time({__name__=~\"a|b\"}[1m])",
+        "nothing_here",
+        "rate(nothing_here[5m])",
     ];
     for query in queries {
         let range = as_range(&engine, query).unwrap_or_else(|e| panic!("{query}: {e}"));
-        assert!(!range.is_empty(), "{query}: empty result");
+        assert!(!range.0.is_empty() || query.contains("nothing_here"), "{query}: empty result");
         assert_eq!(range, as_instants(&engine, query).unwrap(), "{query}");
     }
     // `a` and `b` lost their names and never share a step: one series.
-    let joined = as_range(&engine, "rate({__name__=~\"a|b\"}[1m])").unwrap();
+    let (joined, _) = as_range(&engine, "rate({__name__=~\"a|b\"}[1m])").unwrap();
     assert_eq!(joined.keys().collect::<Vec<_>>(), ["{k=\"x\"}"]);
+    // The annotations the comparison above covers.
+    let (_, raised) = as_range(&engine, "rate(m[2m])").unwrap();
+    assert!(raised.iter().any(|a| a.contains("might not be a counter")), "{raised:?}");
+    let (_, raised) = as_range(&engine, "quantile_over_time(2, m[3m])").unwrap();
+    assert!(raised.iter().any(|a| a.contains("quantile value should be between 0 and 1")), "{raised:?}");
+}
+
+#[test]
+fn a_whole_grid_range_query_past_its_deadline_fails_even_when_it_reads_nothing() {
+    let (engine, _dir) = engine();
+    for query in ["nothing_here", "rate(nothing_here[5m])", "m", "rate(c[2m])"] {
+        let error = engine.range_within(query, 2 * MINUTE, 28 * MINUTE, 30_000, Duration::ZERO).unwrap_err();
+        assert!(matches!(error, argus_query::Error::Timeout(_)), "{query}: {error}");
+    }
 }
 
 #[test]

@@ -6,9 +6,10 @@
 //! undecoded: the first `eval` of such a node computes it for every grid time in one pass per
 //! series (`instant_vectors_on_grid`, `fold_windows_on_grid`), decoding a series, using it
 //! and dropping it, the series split over the cores when there are many; later times are
-//! served from that result. Selectors inside subqueries are
-//! decoded up front and searched per time. Aggregation, binary operators and function calls
-//! live in their own modules.
+//! served from that result. A range query that is just such a node asks `matrix_on_grid`
+//! instead, which keeps the pass's values series by series as the result. Selectors inside
+//! subqueries are decoded up front and searched per time. Aggregation, binary operators and
+//! function calls live in their own modules.
 
 mod aggregate;
 mod binary;
@@ -414,14 +415,30 @@ impl<'a> Evaluator<'a> {
     /// series instead of as a vector per step; names marked for removal are still on. `None`
     /// for other expressions, which the range query evaluates step by step.
     pub fn matrix_on_grid(&mut self, expr: &Expr) -> Option<Result<Matrix>> {
-        match call::unparen(expr) {
+        if let Err(timeout) = self.budget.check_deadline() {
+            return Some(Err(timeout));
+        }
+        let parts = self.fold_matrix_on_grid(call::unparen(expr))?;
+        // A grid pass reads the clock only every so many series: a query over a few long
+        // series must still stop at its deadline, as evaluating step by step would.
+        Some(parts.and_then(|parts| {
+            self.budget.check_deadline()?;
+            Ok(SeriesOnGrid::concat(parts))
+        }))
+    }
+
+    /// [`Evaluator::matrix_on_grid`]'s grid pass, one state per part of the series.
+    fn fold_matrix_on_grid(&mut self, expr: &Expr) -> Option<Result<Vec<SeriesOnGrid>>> {
+        match expr {
             Expr::VectorSelector(vs) => {
                 let grid = &self.grid;
-                let parts =
-                    self.fold_instant_on_grid(vs, SeriesOnGrid::default, |out, i, series, labels, latest| {
+                Some(self.fold_instant_on_grid(
+                    vs,
+                    SeriesOnGrid::default,
+                    |out, i, series, labels, latest| {
                         out.push(series, labels, false, Sample::new(grid[i], latest.v));
-                    });
-                Some(parts.map(SeriesOnGrid::concat))
+                    },
+                ))
             }
             Expr::Call(call) => {
                 let plain = PlainRangeCall::of(call)?;
@@ -437,7 +454,7 @@ impl<'a> Evaluator<'a> {
                     },
                 );
                 self.annotations = annotations;
-                Some(parts.map(SeriesOnGrid::concat))
+                Some(parts)
             }
             _ => None,
         }
