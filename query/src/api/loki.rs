@@ -237,7 +237,7 @@ async fn metric_response(
     let body = blocking(move || -> Result<Vec<u8>, ApiError> {
         let evaluated = metric::evaluate(&expr, storage.as_ref(), evaluation, &options, options.timeout)
             .map_err(|e| ApiError { kind: e.kind(), message: e.to_string() })?;
-        Ok(result_body::encode(&evaluated.value, &evaluated.annotations))
+        Ok(result_body::encode(&evaluated))
     })
     .await?;
     Ok(json(body))

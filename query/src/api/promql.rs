@@ -53,11 +53,9 @@ async fn evaluate(
     let query = params.get("query").unwrap_or_default().to_string();
     let timeout = timeout(params)?;
     let engine = state.engine.clone();
-    let body = blocking(move || {
-        let evaluated = run(&engine, &query, timeout)?;
-        Ok::<_, ApiError>(result_body::encode(&evaluated.value, &evaluated.annotations))
-    })
-    .await?;
+    let body =
+        blocking(move || run(&engine, &query, timeout).map(|evaluated| result_body::encode(&evaluated)))
+            .await?;
     Ok(json_response(body))
 }
 

@@ -9,11 +9,12 @@
 
 use argus_model::{Labels, Sample};
 
-use crate::promql::Annotations;
+use crate::promql::Evaluated;
 use crate::promql::value::{Value, with_formatted_float};
 
-/// Encodes `value` and its annotations as the success response body.
-pub fn encode(value: &Value, annotations: &Annotations) -> Vec<u8> {
+/// Encodes a query's result and its annotations as the success response body.
+pub fn encode(evaluated: &Evaluated) -> Vec<u8> {
+    let Evaluated { value, annotations } = evaluated;
     let mut body = Body(Vec::with_capacity(estimated_size(value)));
     body.raw(r#"{"status":"success","data":{"resultType":""#);
     body.raw(value.type_name());
@@ -128,10 +129,15 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promql::Annotations;
     use crate::promql::value::{RangeSeries, VectorSample};
 
+    fn body_of(value: Value, annotations: Annotations) -> Vec<u8> {
+        encode(&Evaluated { value, annotations })
+    }
+
     fn encoded(value: Value, annotations: Annotations) -> serde_json::Value {
-        let body = encode(&value, &annotations);
+        let body = body_of(value, annotations);
         serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
     }
 
@@ -179,7 +185,7 @@ mod tests {
     #[test]
     fn annotations_follow_the_data_only_when_there_are_some() {
         let annotations = Annotations { warnings: vec!["w \"1\"".into()], infos: Vec::new() };
-        let body = String::from_utf8(encode(&Value::Vector(Vec::new()), &annotations)).unwrap();
+        let body = String::from_utf8(body_of(Value::Vector(Vec::new()), annotations)).unwrap();
         assert_eq!(
             body,
             r#"{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["w \"1\""]}"#

@@ -179,6 +179,7 @@ fn evaluate_steps(
 fn join_same_labels(matrix: value::Matrix) -> Result<value::Matrix> {
     let mut index: PrehashedMap<Labels, usize> = PrehashedMap::default();
     let mut joined: value::Matrix = Vec::with_capacity(matrix.len());
+    let mut grown: Vec<usize> = Vec::new();
     for series in matrix {
         let labels = value::final_labels(series.labels, series.drop_name);
         match index.entry(labels) {
@@ -191,28 +192,21 @@ fn join_same_labels(matrix: value::Matrix) -> Result<value::Matrix> {
                 entry.insert(joined.len() - 1);
             }
             Entry::Occupied(entry) => {
-                let earlier = &mut joined[*entry.get()].samples;
-                *earlier = merge_steps(std::mem::take(earlier), series.samples)?;
+                joined[*entry.get()].samples.extend(series.samples);
+                grown.push(*entry.get());
             }
         }
     }
-    Ok(joined)
-}
-
-/// The points of two series in step order; both having one at a step is an error.
-fn merge_steps(a: Vec<Sample>, b: Vec<Sample>) -> Result<Vec<Sample>> {
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-        match x.t.cmp(&y.t) {
-            std::cmp::Ordering::Less => merged.extend(a.next()),
-            std::cmp::Ordering::Greater => merged.extend(b.next()),
-            std::cmp::Ordering::Equal => return Err(duplicate_labelset()),
+    grown.sort_unstable();
+    grown.dedup();
+    for i in grown {
+        let samples = &mut joined[i].samples;
+        samples.sort_unstable_by_key(|s| s.t);
+        if samples.windows(2).any(|pair| pair[0].t == pair[1].t) {
+            return Err(duplicate_labelset());
         }
     }
-    merged.extend(a);
-    merged.extend(b);
-    Ok(merged)
+    Ok(joined)
 }
 
 /// A query's result and its annotations (warnings and infos) to pass on.
@@ -340,6 +334,28 @@ mod tests {
     fn series(builder: &MatrixBuilder) -> Vec<(String, Vec<(i64, f64)>)> {
         let points = |s: &RangeSeries| s.samples.iter().map(|p| (p.t, p.v)).collect();
         builder.series.iter().map(|s| (s.labels.to_string(), points(s))).collect()
+    }
+
+    #[test]
+    fn range_queries_of_a_selector_or_plain_range_function_skip_the_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = argus_tsdb::Shards::open(dir.path(), &argus_tsdb::TsdbConfig::default()).unwrap();
+        let options = EngineOptions::default();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let whole_grid = |query: &str| {
+            let expr = parse(query).unwrap();
+            let mut evaluator =
+                Evaluator::new(&storage, &options, &expr, (0, 600_000, 60_000), deadline).unwrap();
+            evaluator.matrix_on_grid(&expr).is_some()
+        };
+        for query in ["m", "(m offset 1m)", "rate(m[5m])", "quantile_over_time(0.9, m[5m])"] {
+            assert!(whole_grid(query), "{query}");
+        }
+        for query in
+            ["sum(rate(m[5m]))", "m + 1", "rate(m[5m:1m])", "double_exponential_smoothing(m[5m], 0.5, 0.5)"]
+        {
+            assert!(!whole_grid(query), "{query}");
+        }
     }
 
     #[test]

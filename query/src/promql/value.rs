@@ -76,8 +76,9 @@ pub fn format_float(v: f64) -> String {
 }
 
 /// Calls `use_text` with `v` formatted as [`format_float`] formats it, from a buffer on the
-/// stack: result bodies print one float per point, and `core::fmt`'s float printing costs
-/// several times the shortest-digits algorithm of `zmij` used here. Both print the shortest
+/// stack (a `String` only below 1e-5 and from 1e16 up): result bodies print one float per
+/// point, and `core::fmt`'s float printing costs several times the shortest-digits algorithm
+/// of `zmij` used here. Both print the shortest
 /// digits that read back; where two are equally near, `zmij` picks the even one, as Go does,
 /// and `core::fmt` the larger.
 pub fn with_formatted_float<R>(v: f64, use_text: impl FnOnce(&str) -> R) -> R {

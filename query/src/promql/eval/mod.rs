@@ -312,14 +312,21 @@ impl<'a> Evaluator<'a> {
         build: impl FnOnce(&Self, &mut Annotations) -> Result<Vec<Vector>>,
     ) -> Result<Vector> {
         if !self.on_grid.contains_key(&node) {
-            let mut annotations = std::mem::take(&mut self.annotations);
-            let built = build(self, &mut annotations);
-            self.annotations = annotations;
-            self.on_grid.insert(node, built?);
+            let built = self.with_annotations_apart(build)?;
+            self.on_grid.insert(node, built);
         }
         let reused = self.subquery_depth > 0;
         let value = &mut self.on_grid.get_mut(&node).expect("computed above")[i];
         Ok(if reused { value.clone() } else { std::mem::take(value) })
+    }
+
+    /// Runs `work` over the evaluator with its annotations handed over apart, for grid passes,
+    /// which read the evaluator while they raise annotations.
+    fn with_annotations_apart<R>(&mut self, work: impl FnOnce(&Self, &mut Annotations) -> R) -> R {
+        let mut annotations = std::mem::take(&mut self.annotations);
+        let result = work(self, &mut annotations);
+        self.annotations = annotations;
+        result
     }
 
     /// Labels of the series a selector fetched, in the order the grid passes number them.
@@ -443,18 +450,12 @@ impl<'a> Evaluator<'a> {
             Expr::Call(call) => {
                 let plain = PlainRangeCall::of(call)?;
                 let drop_name = !plain.keep_name;
-                let mut annotations = std::mem::take(&mut self.annotations);
-                let grid = &self.grid;
-                let parts = plain.fold_on_grid(
-                    self,
-                    &mut annotations,
-                    SeriesOnGrid::default,
-                    |out, i, series, labels, v| {
+                Some(self.with_annotations_apart(|ev, annotations| {
+                    let grid = &ev.grid;
+                    plain.fold_on_grid(ev, annotations, SeriesOnGrid::default, |out, i, series, labels, v| {
                         out.push(series, labels, drop_name, Sample::new(grid[i], v));
-                    },
-                );
-                self.annotations = annotations;
-                Some(parts)
+                    })
+                }))
             }
             _ => None,
         }
